@@ -1,0 +1,31 @@
+# physar-ray developer entry points. Every target installs what it needs first.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU wheel of torch is installed first and named again on the package line,
+# so no dependency can pull a multi-GB CUDA build.
+TORCH := torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q $(TORCH) -e '.[dev,s3]'
+	touch $(STAMP)
+
+demo: install
+	RAY_AUTH_MODE=disabled $(BIN)/physar run --preset tiny --out runs/demo
+
+test: install
+	RAY_AUTH_MODE=disabled $(BIN)/python -m pytest
+
+bench: install
+	for b in benchmarks/bench_*.py; do RAY_AUTH_MODE=disabled $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

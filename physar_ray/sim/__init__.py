@@ -1,0 +1,1 @@
+"""The PhyWorld-style ball simulator: pure functions, no Ray (SPEC §2)."""
