@@ -196,14 +196,133 @@ class MeasureConfig:
     """Fraction of scored frames a ball must be tracked in for the video to get a real reward."""
     min_area_px: float = 4.0
     """Connected components smaller than this many pixels are specks, not balls."""
+    rim_px: int = 2
+    """Pixels added around a ball's core (coverage ≥ 0.5) to collect its antialiased or blurred rim."""
+    num_actors: int = 2
+    """Reward actors in the CPU pool (GRPO and `physar eval score`)."""
+    num_cpus_per_actor: float = 1.0
+    """CPUs each reward actor reserves."""
+    batch_size: int = 16
+    """Videos per reward-actor call: larger batches amortise the Ray call, smaller balance load."""
 
     def __post_init__(self) -> None:
         if self.alpha < 0 or self.k < 0:
             raise ConfigError(f"measure.alpha={self.alpha} and measure.k={self.k} must be >= 0")
+        if not -1e6 <= self.floor_reward <= 1e6:
+            raise ConfigError(f"measure.floor_reward={self.floor_reward} must be a finite number in [-1e6, 1e6]")
         if not 0 < self.min_valid_fraction <= 1:
             raise ConfigError(f"measure.min_valid_fraction={self.min_valid_fraction} must be in (0, 1]")
         if self.min_area_px < 0:
             raise ConfigError(f"measure.min_area_px={self.min_area_px} must be >= 0")
+        if not 0 <= self.rim_px <= 8:
+            raise ConfigError(f"measure.rim_px={self.rim_px} must be in [0, 8] pixels")
+        for key in ("num_actors", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"measure.{key}={getattr(self, key)} must be >= 1")
+        if not 0 < self.num_cpus_per_actor <= 64:
+            raise ConfigError(f"measure.num_cpus_per_actor={self.num_cpus_per_actor} must be in (0, 64]")
+
+
+TOKENIZER_FAMILIES = ("coord", "paper")
+TOKENIZER_SIZES = ("tiny", "small", "paper")
+TOKENIZER_DECODERS = ("deterministic", "flow")
+PREFIX_SCHEDULES = ("prefix", "prefix_all_below")
+T_SAMPLINGS = ("uniform", "half_at_one", "logit_normal")
+LR_SCHEDULES = ("cosine", "linear")
+LATENTS = ("pixels", "vae")
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """The DDT tokenizer, its two families and its training loop (SPEC §4)."""
+
+    family: str = "coord"
+    """Model family: coord (scalar coordinate tokens, slot decoder) or paper (Q-former + MMDiT)."""
+    size: str = "tiny"
+    """Builder size: tiny, small or paper (``coord_tiny()``, ``ddt_paper()``, ...)."""
+    decoder: str = "deterministic"
+    """deterministic (one forward pass, no noise) or flow (rectified flow, Euler sampling)."""
+    num_tokens: int = 16
+    """T: tokens per frame (paper: 16)."""
+    codebook_size: int = 256
+    """|C|: codebook entries (paper: 256)."""
+    code_dim: int = 16
+    """Dimension of the L2-normalised code lookup space (paper: 256 → 16)."""
+    vq_decay: float = 0.99
+    """γ: EMA decay of the codebook's cluster sizes and sums, in (0, 1)."""
+    commitment: float = 0.25
+    """β: weight of the commitment loss ‖z − sg(q)‖²."""
+    dead_code_threshold: float = 0.03
+    """A code whose EMA usage (assignments per step) falls below this is reset to a batch feature."""
+    vq_warmup_steps: int = 300
+    """Steps during which the decoder sees continuous features while the codebook follows by EMA."""
+    latent: str = "pixels"
+    """Paper family's input space: pixels (patchified) or vae (diffusers AutoencoderKL)."""
+    vae_path: str = ""
+    """Local directory of a diffusers AutoencoderKL (``save_pretrained`` layout) when latent=vae."""
+    prefix_schedule: str = "prefix"
+    """prefix: k = min(floor(T·t), T−1); prefix_all_below: every token visible for t < visible_below."""
+    visible_below: float = 0.5
+    """Threshold t under which prefix_all_below shows every token, in [0, 1]."""
+    token_drop: float = 0.1
+    """Probability of dropping all tokens of a sample (classifier-free guidance), in [0, 1)."""
+    t_sampling: str = "half_at_one"
+    """Training t: uniform, half_at_one (half the batch at t = 1) or logit_normal (σ(N(0,1)+1))."""
+    euler_steps: int = 2
+    """Euler steps of the rectified-flow sampler at decode time."""
+    batch_size: int = 32
+    """Frames per training step (per worker)."""
+    lr: float = 2e-3
+    """Peak AdamW learning rate (paper: 1e-4)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay (paper: 0)."""
+    warmup_steps: int = 100
+    """Linear learning-rate warm-up steps (paper: 5k)."""
+    lr_schedule: str = "cosine"
+    """Decay after warm-up, to 0 at the end of the budget: cosine or linear."""
+    max_steps: int = 100_000
+    """Upper bound on optimizer steps (paper: 140k); the time budget usually ends training first."""
+    time_budget_s: float = 360.0
+    """Wall-clock training budget in seconds; the schedule is fitted to it (tiny: 6 minutes)."""
+    checkpoint_every: int = 500
+    """Steps between checkpoints (0: only at the end)."""
+    seed: int = 0
+    """Seed of initialisation, t and noise sampling."""
+
+    def __post_init__(self) -> None:
+        for key, value, allowed in (
+            ("family", self.family, TOKENIZER_FAMILIES),
+            ("size", self.size, TOKENIZER_SIZES),
+            ("decoder", self.decoder, TOKENIZER_DECODERS),
+            ("latent", self.latent, LATENTS),
+            ("prefix_schedule", self.prefix_schedule, PREFIX_SCHEDULES),
+            ("t_sampling", self.t_sampling, T_SAMPLINGS),
+            ("lr_schedule", self.lr_schedule, LR_SCHEDULES),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"tokenizer.{key}={value!r}: allowed are {', '.join(allowed)}")
+        for key, lo in (("num_tokens", 1), ("codebook_size", 2), ("code_dim", 1), ("euler_steps", 1),
+                        ("batch_size", 1), ("max_steps", 1), ("warmup_steps", 0),
+                        ("vq_warmup_steps", 0), ("checkpoint_every", 0)):
+            if getattr(self, key) < lo:
+                raise ConfigError(f"tokenizer.{key}={getattr(self, key)} must be >= {lo}")
+        if self.codebook_size > 32768:
+            raise ConfigError(f"tokenizer.codebook_size={self.codebook_size} must be <= 32768 (tokens are stored as int16)")
+        if not 0.0 < self.vq_decay < 1.0:
+            raise ConfigError(f"tokenizer.vq_decay={self.vq_decay} must be in (0, 1)")
+        if not 0.0 <= self.token_drop < 1.0:
+            raise ConfigError(f"tokenizer.token_drop={self.token_drop} must be in [0, 1)")
+        if not 0.0 <= self.visible_below <= 1.0:
+            raise ConfigError(f"tokenizer.visible_below={self.visible_below} must be in [0, 1]")
+        for key in ("commitment", "dead_code_threshold", "weight_decay"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"tokenizer.{key}={getattr(self, key)} must be >= 0")
+        if not 0 < self.lr <= 1:
+            raise ConfigError(f"tokenizer.lr={self.lr} must be in (0, 1]")
+        if self.time_budget_s <= 0:
+            raise ConfigError(f"tokenizer.time_budget_s={self.time_budget_s} must be > 0 seconds")
+        if self.latent == "vae" and not self.vae_path:
+            raise ConfigError("tokenizer.latent='vae' needs tokenizer.vae_path: a local AutoencoderKL directory")
 
 
 @dataclass(frozen=True)
@@ -236,6 +355,7 @@ class Config:
     data: DataConfig = DataConfig()
     measure: MeasureConfig = MeasureConfig()
     storage: StorageConfig = StorageConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
 
     def hash(self, *branches: str) -> str:
         """Stable short hash of the named branches (all when none): lineage and manifests."""

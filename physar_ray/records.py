@@ -77,7 +77,8 @@ class VideoRecord:
     states: States
     params: dict[str, Any]
 
-    def to_row(self) -> dict[str, Any]:
+    def to_row(self, include_frames: bool = True) -> dict[str, Any]:
+        """The row as VIDEO_SCHEMA values; batch writers that own the frame bytes skip them."""
         t, h, w, _ = self.frames.shape
         s = self.states
         return {
@@ -90,7 +91,7 @@ class VideoRecord:
             "height": h,
             "width": w,
             "num_balls": s.num_balls,
-            "frames": np.ascontiguousarray(self.frames, dtype=np.uint8).tobytes(),
+            "frames": np.ascontiguousarray(self.frames, dtype=np.uint8).tobytes() if include_frames else None,
             "positions": s.positions.astype(np.float32).ravel(),
             "velocities": s.velocities.astype(np.float32).ravel(),
             "radii": s.radii.astype(np.float32),

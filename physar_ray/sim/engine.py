@@ -21,10 +21,11 @@ def gravity_of(scenario: str, cfg: DataConfig) -> float:
 def simulate(params: dict[str, Any], cfg: DataConfig) -> States:
     """Step pymunk at ``cfg.physics_dt`` and record every ``cfg.frame_dt``.
 
-    pymunk integrates semi-implicit Euler (v += g·dt, then x += v·dt), which puts a
-    parabola g·dt·t/2 below the analytic curve. Starting the body at v₀ − g·dt/2 makes the
-    stored velocity the half-step (leapfrog) velocity, so positions equal x₀ + v₀t + g t²/2 up
-    to rounding; the true velocity at a frame is the body's velocity + g·dt/2.
+    Chipmunk (pymunk's core) moves each body with its current velocity and then adds g·dt to
+    it, which leaves a parabola g·dt·t/2 off the analytic curve (0.04 units after 3.2 s at
+    dt = 0.01 s; measured in tests/unit/sim/test_engine.py). Starting the body at v₀ + g·dt/2
+    (g the gravity vector) makes its velocity the mid-step (leapfrog) velocity, so positions
+    equal x₀ + v₀t + g t²/2 up to rounding; the true velocity at a frame is the body's − g·dt/2.
     """
     init = params["init"]
     g = gravity_of(params["scenario"], cfg)
@@ -38,7 +39,7 @@ def simulate(params: dict[str, Any], cfg: DataConfig) -> States:
         mass = DENSITY * np.pi * r * r
         body = pymunk.Body(mass, pymunk.moment_for_circle(mass, 0.0, r))
         body.position = (x, y)
-        body.velocity = (vx, vy + g * dt / 2)
+        body.velocity = (vx, vy - g * dt / 2)
         shape = pymunk.Circle(body, r)
         shape.elasticity = 1.0
         shape.friction = 0.0
@@ -55,7 +56,7 @@ def simulate(params: dict[str, Any], cfg: DataConfig) -> States:
         for i, body in enumerate(bodies):
             positions[f, i] = body.position
             vx, vy = body.velocity
-            velocities[f, i] = (vx, vy - g * dt / 2)
+            velocities[f, i] = (vx, vy + g * dt / 2)
     return States(positions, velocities, np.asarray(init["radii"], dtype=np.float64), cfg.frame_dt, cfg.world_size)
 
 

@@ -1,0 +1,126 @@
+"""`physar <stage>`: a preset plus dotted overrides, handed to the stage. Nothing else lives here.
+
+Every command takes ``--preset NAME|FILE`` and trailing ``dotted.key=value`` overrides, e.g.
+``physar data generate --preset tiny data.num_videos.sft=200 --out runs/data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from physar_ray import __version__
+from physar_ray.config import Config, ConfigError, dump, load, preset_names, replace
+
+log = logging.getLogger("physar")
+
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ConfigError, OSError, ValueError, RuntimeError)
+"""Errors whose message is the whole story for a user: printed as one line, exit code 2."""
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default=None,
+                        help=f"preset name ({', '.join(preset_names())}) or a YAML file; default: built-in defaults")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="dotted config overrides parsed as YAML, e.g. data.num_videos.sft=200 data.resolution=64")
+
+
+def config_from(args: argparse.Namespace, **flag_overrides: object) -> Config:
+    """The preset + overrides, then the command's own flags (when given) on top."""
+    cfg = load(args.preset, args.overrides)
+    extra = {k: v for k, v in flag_overrides.items() if v is not None}
+    return replace(cfg, extra) if extra else cfg
+
+
+def _data_generate(args: argparse.Namespace) -> None:
+    from physar_ray.data.generate import generate
+
+    counts = None
+    if args.num_videos is not None:
+        counts = {f"data.num_videos.{split}": args.num_videos for split in ("sft", "rl", "eval_iid", "eval_ood")}
+    cfg = config_from(args, **{"data.scenarios": args.scenarios, "data.splits": args.splits}, **(counts or {}))
+    manifest = generate(cfg, args.out)
+    for scenario, splits in sorted(manifest["counts"].items()):
+        rejected = manifest["rejected"].get(scenario, {})
+        print(f"{scenario:10s} {splits}  rejected: {sum(rejected.values())} {rejected or ''}")
+    print(f"wrote {len(manifest['shards'])} shards and manifest.json under {args.out}")
+
+
+def _data_show(args: argparse.Namespace) -> None:
+    from physar_ray import storage
+    from physar_ray.report.samples import show
+
+    cfg = config_from(args)
+    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
+    written = show(args.data, args.out, args.per_scenario)
+    print(f"wrote {len(written)} files under {args.out}")
+
+
+def _run(args: argparse.Namespace) -> None:
+    from physar_ray.pipeline import run_pipeline
+
+    summary = run_pipeline(config_from(args), args.out)
+    print(f"done in {summary['wall_s']['total']:.1f} s: {args.out}")
+
+
+def _config_show(args: argparse.Namespace) -> None:
+    print(dump(config_from(args)), end="")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="physar", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"physar-ray {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    stages = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+
+    def command(group: argparse._SubParsersAction, name: str, fn: Callable, help_text: str) -> argparse.ArgumentParser:
+        p = group.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=fn)
+        return p
+
+    data = stages.add_parser("data", help="simulate ball videos to Parquet, or show samples")
+    data_cmds = data.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    gen = command(data_cmds, "generate", _data_generate,
+                  "simulate + render videos with Ray Data into Parquet shards under --out (local or s3://); "
+                  "rerunning the same command writes only missing shards")
+    gen.add_argument("--out", required=True, help="output folder or s3://bucket/prefix")
+    gen.add_argument("--scenarios", help="comma-separated subset of uniform,parabola,collision")
+    gen.add_argument("--splits", help="comma-separated subset of sft,rl,eval_iid,eval_ood")
+    gen.add_argument("--num-videos", type=int, help="videos per scenario and split (overrides the preset's counts)")
+    add_config_args(gen)
+    show = command(data_cmds, "show", _data_show,
+                   "PNG frame grid per scenario with the true trajectory drawn over it, and one GIF per sample")
+    show.add_argument("--data", required=True, help="dataset folder or s3:// URI written by `physar data generate`")
+    show.add_argument("--out", required=True, help="output folder or s3:// URI")
+    show.add_argument("--per-scenario", type=int, default=4, help="samples per scenario (default 4)")
+    add_config_args(show)
+
+    run = command(stages, "run", _run, "run the pipeline's stages for a preset into one run folder")
+    run.add_argument("--out", required=True, help="run folder or s3:// URI")
+    add_config_args(run)
+
+    cfg = stages.add_parser("config", help="print the resolved config")
+    cfg_cmds = cfg.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_config_args(command(cfg_cmds, "show", _config_show, "print the resolved config of a preset + overrides as YAML"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except EXPECTED_ERRORS as exc:
+        if args.verbose:
+            raise
+        print(f"physar: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Ray Data jobs over the simulator and tokenizer: generation and datasets."""

@@ -1,0 +1,181 @@
+"""Simulator → Parquet shards with Ray Data, resumable shard by shard (`physar data generate`).
+
+Layout under the output URI::
+
+    <out>/config.resolved.yaml
+    <out>/manifest.json                                   config hash, counts, rejections, shards
+    <out>/<scenario>/<split>/videos-<start>-<stop>.parquet
+
+A shard is named by its index range and written atomically by the Ray task that simulates
+it, with its data-config hash and rejection counts in the Parquet footer. A rerun after a
+crash lists what exists and simulates only the missing shards; files from another config
+are refused, stale ranges (e.g. after changing a count) are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from physar_ray import storage
+from physar_ray.config import Config, DataConfig, StorageConfig, dump, to_dict
+from physar_ray.records import check_schema
+
+log = logging.getLogger("physar.data")
+
+FOOTER_KEY = b"physar"
+SHARD_PREFIX = "videos-"
+
+
+def data_hash(cfg: DataConfig) -> str:
+    """Hash of everything that changes a video's bytes or a shard's boundaries.
+
+    Which scenarios/splits and how many videos are left out: every video depends only on
+    its key, so a run may extend or add to an earlier one.
+    """
+    tree = to_dict(cfg)
+    for key in ("scenarios", "splits", "num_videos", "num_cpus_per_task", "max_attempts"):
+        tree.pop(key)
+    return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Videos [start, stop) of one scenario and split."""
+
+    scenario: str
+    split: str
+    start: int
+    stop: int
+
+    @property
+    def relpath(self) -> str:
+        return f"{self.scenario}/{self.split}/{SHARD_PREFIX}{self.start:07d}-{self.stop:07d}.parquet"
+
+
+def plan_shards(cfg: DataConfig) -> list[Shard]:
+    shards = []
+    for scenario in cfg.scenarios:
+        for split in cfg.splits:
+            n = getattr(cfg.num_videos, split)
+            for start in range(0, n, cfg.videos_per_shard):
+                shards.append(Shard(scenario, split, start, min(start + cfg.videos_per_shard, n)))
+    return shards
+
+
+def write_shard(shard: Shard, out: str, cfg: DataConfig, storage_cfg: StorageConfig) -> dict[str, Any]:
+    """Simulate, render and atomically write one shard; returns its summary (runs in a Ray task)."""
+    from physar_ray.sim.video import make_video_table
+
+    storage.configure(storage_cfg.s3_endpoint, storage_cfg.s3_region)
+    table, rejected = make_video_table(shard.scenario, shard.split, cfg.seed, range(shard.start, shard.stop), cfg)
+    summary = {"scenario": shard.scenario, "split": shard.split, "start": shard.start, "stop": shard.stop,
+               "videos": shard.stop - shard.start, "rejected": dict(rejected), "data_hash": data_hash(cfg)}
+    table = table.replace_schema_metadata({FOOTER_KEY: json.dumps(summary).encode()})
+    storage.write_table(storage.join(out, shard.relpath), table)
+    return summary
+
+
+def read_footer(uri: str) -> dict[str, Any]:
+    """The summary a shard carries in its Parquet footer; a clear error for foreign files."""
+    fs, path = storage.filesystem(uri)
+    try:
+        with fs.open_input_file(path) as src:
+            meta = pq.read_metadata(src)
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise storage.StorageError(f"{uri} is not a readable Parquet file ({exc})") from None
+    check_schema(meta.schema.to_arrow_schema(), uri)
+    raw = (meta.metadata or {}).get(FOOTER_KEY)
+    if raw is None:
+        raise storage.StorageError(f"{uri} has the video columns but no physar footer: not written by physar data generate")
+    return json.loads(raw)
+
+
+def existing_shards(out: str) -> dict[str, dict[str, Any]]:
+    """relpath → footer summary of every shard already under ``out``."""
+    if not storage.exists(out):
+        return {}
+    found = {}
+    for uri in storage.list_files(out):
+        rel = uri[len(out.rstrip("/")) + 1:] if storage.is_s3(out) else str(_relative(uri, out))
+        if rel.rsplit("/", 1)[-1].startswith(SHARD_PREFIX):
+            found[rel] = read_footer(uri)
+    return found
+
+
+def _relative(path: str, root: str) -> str:
+    return Path(path).relative_to(Path(root).expanduser().resolve()).as_posix()
+
+
+def _check_compatible(found: dict[str, dict[str, Any]], cfg: DataConfig, out: str) -> None:
+    want = data_hash(cfg)
+    foreign = sorted(rel for rel, s in found.items() if s["data_hash"] != want)
+    if foreign:
+        raise ValueError(
+            f"{out} already holds shards of another data config (e.g. {foreign[0]}, hash "
+            f"{found[foreign[0]]['data_hash']} vs {want}): use a new --out or remove that folder"
+        )
+
+
+def _run_shards(shards: list[Shard], out: str, cfg: Config) -> None:
+    from physar_ray.data.dataset import over_shards
+
+    data_cfg, storage_cfg = cfg.data, cfg.storage
+
+    def simulate_shard(shard: Shard) -> dict[str, Any]:
+        return {"summary": [json.dumps(write_shard(shard, out, data_cfg, storage_cfg))]}
+
+    for row in over_shards(shards, simulate_shard, data_cfg.num_cpus_per_task).iter_rows():
+        log.debug("wrote %s", row["summary"])
+
+
+def generate(cfg: Config, out: str) -> dict[str, Any]:
+    """Write every planned shard that is missing under ``out``; return the manifest."""
+    from physar_ray.ray_runtime import ensure_ray
+
+    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
+    storage.check_writable(out)
+    found = existing_shards(out)
+    _check_compatible(found, cfg.data, out)
+    planned = plan_shards(cfg.data)
+    wanted = {s.relpath for s in planned}
+    selected = {(sc, sp) for sc in cfg.data.scenarios for sp in cfg.data.splits}
+    for rel, summary in found.items():
+        if (summary["scenario"], summary["split"]) in selected and rel not in wanted:
+            log.info("removing stale shard %s (its index range is not in this plan)", rel)
+            storage.remove(storage.join(out, rel))
+    missing = [s for s in planned if s.relpath not in found]
+    log.info("data: %d shards planned, %d present, %d to simulate", len(planned), len(planned) - len(missing), len(missing))
+    storage.write_text(storage.join(out, "config.resolved.yaml"), dump(cfg))
+    if missing:
+        ensure_ray(cfg.run)
+        _run_shards(missing, out, cfg)
+    manifest = build_manifest(out, cfg)
+    storage.write_json(storage.join(out, storage.MANIFEST), manifest)
+    return manifest
+
+
+def build_manifest(out: str, cfg: Config) -> dict[str, Any]:
+    """Counts, rejections and shard list, read back from the shard footers under ``out``."""
+    found = existing_shards(out)
+    counts: dict[str, dict[str, int]] = {}
+    rejected: dict[str, Counter] = {}
+    for summary in found.values():
+        sc, sp = summary["scenario"], summary["split"]
+        counts.setdefault(sc, {}).setdefault(sp, 0)
+        counts[sc][sp] += summary["videos"]
+        rejected.setdefault(sc, Counter()).update(summary["rejected"])
+    return {
+        "kind": "physar-videos",
+        "data_hash": data_hash(cfg.data),
+        "counts": counts,
+        "rejected": {sc: dict(c) for sc, c in rejected.items()},
+        "shards": sorted(found),
+    }

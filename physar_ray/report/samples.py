@@ -1,0 +1,96 @@
+"""Sample sheets of a video dataset: frame grids with the true trajectory, and GIFs (`physar data show`)."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from physar_ray import storage  # noqa: E402
+from physar_ray.records import VideoRecord, table_to_records  # noqa: E402
+from physar_ray.sim.render import world_to_pixel  # noqa: E402
+
+log = logging.getLogger("physar.report")
+TRACK_COLOURS = ("darkorange", "green")
+
+
+def pick_samples(records: list[VideoRecord], per_scenario: int) -> dict[str, list[VideoRecord]]:
+    """Up to ``per_scenario`` videos per scenario, spread over its splits (round robin)."""
+    by_split: dict[str, dict[str, list[VideoRecord]]] = defaultdict(lambda: defaultdict(list))
+    for rec in records:
+        by_split[rec.scenario][rec.split].append(rec)
+    picked = {}
+    for scenario, splits in sorted(by_split.items()):
+        queues = [sorted(v, key=lambda r: r.index) for _, v in sorted(splits.items())]
+        chosen: list[VideoRecord] = []
+        while len(chosen) < per_scenario and any(queues):
+            for q in queues:
+                if q and len(chosen) < per_scenario:
+                    chosen.append(q.pop(0))
+        picked[scenario] = chosen
+    return picked
+
+
+def frame_grid(samples: list[VideoRecord], columns: int = 6) -> bytes:
+    """PNG: one row per video, ``columns`` frames spread over it, true centres drawn as a path."""
+    fig, axes = plt.subplots(len(samples), columns, figsize=(2 * columns, 2.1 * len(samples)), squeeze=False)
+    for row, rec in zip(axes, samples):
+        t, h, w, _ = rec.frames.shape
+        path = world_to_pixel(rec.states.positions, rec.states.world_size, h, w)
+        for ax, f in zip(row, np.linspace(0, t - 1, columns).round().astype(int)):
+            ax.imshow(rec.frames[f], extent=(0, w, h, 0), interpolation="nearest")
+            for ball in range(rec.states.num_balls):
+                ax.plot(path[:, ball, 0], path[:, ball, 1], "-", lw=0.8, color=TRACK_COLOURS[ball % 2])
+                ax.plot(*path[f, ball], "+", color="black", ms=6)
+            ax.set_xlim(0, w), ax.set_ylim(h, 0), ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"t={f}", fontsize=7)
+        row[0].set_ylabel(f"{rec.split} #{rec.index}\nood {rec.ood_level}", fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def gif_bytes(frames: np.ndarray, frame_ms: int = 100) -> bytes:
+    """An animated GIF of [T, H, W, 3] uint8 frames at the video's own pace (0.1 s per frame)."""
+    images = [Image.fromarray(f) for f in frames]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
+    return buf.getvalue()
+
+
+def _first_videos(data_uri: str, per_folder: int) -> list[VideoRecord]:
+    """The first videos of the first shard in each folder: a sample sheet never reads a whole dataset."""
+    firsts: dict[str, str] = {}
+    for uri in storage.list_files(data_uri):
+        firsts.setdefault(uri.rsplit("/", 1)[0], uri)
+    records = []
+    for uri in firsts.values():
+        records.extend(table_to_records(storage.read_table(uri).slice(0, per_folder)))
+    if not records:
+        raise ValueError(f"{data_uri} holds no videos")
+    return records
+
+
+def show(data_uri: str, out: str, per_scenario: int = 4) -> list[str]:
+    """Write ``<out>/<scenario>.png`` and ``<out>/gifs/<scenario>-<split>-<index>.gif``; return the URIs."""
+    records = _first_videos(data_uri, per_scenario)
+    written = []
+    for scenario, samples in pick_samples(records, per_scenario).items():
+        uri = storage.join(out, f"{scenario}.png")
+        storage.write_bytes(uri, frame_grid(samples))
+        written.append(uri)
+        for rec in samples:
+            gif = storage.join(out, "gifs", f"{scenario}-{rec.split}-{rec.index}.gif")
+            storage.write_bytes(gif, gif_bytes(rec.frames, round(rec.states.dt * 1000)))
+            written.append(gif)
+    log.info("wrote %d sample files under %s", len(written), out)
+    return written

@@ -1,0 +1,71 @@
+import dataclasses
+
+import pytest
+import yaml
+
+from physar_ray.config import Config, ConfigError, dump, from_dict, load, preset_names, replace
+
+
+def test_presets_load_and_round_trip_through_resolved_yaml():
+    assert {"tiny", "small", "paper"} <= set(preset_names())
+    for name in preset_names():
+        cfg = load(name)
+        assert cfg.run.preset == name
+        assert from_dict(yaml.safe_load(dump(cfg))) == cfg
+
+
+def test_dotted_overrides_are_typed():
+    cfg = load("tiny", ["data.num_videos.sft=200", "data.scenarios=[uniform,parabola]", "data.antialias=false",
+                        "data.gravity=3"])
+    assert cfg.data.num_videos.sft == 200
+    assert cfg.data.scenarios == ("uniform", "parabola")
+    assert cfg.data.antialias is False
+    assert cfg.data.gravity == 3.0 and isinstance(cfg.data.gravity, float)
+
+
+def test_tree_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        load().data.resolution = 64
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.num_vidoes.sft=3", "did you mean data.num_videos.sft"),
+        ("data.resolution=16", "data.resolution=16 is too small: use at least 32"),
+        ("data.resolution=abc", "data.resolution='abc' must be an integer"),
+        ("data.scenarios=[uniform,spiral]", "data.scenarios has 'spiral': allowed are uniform, parabola, collision"),
+        ("data.splits=[]", "must each name at least one entry"),
+        ("data.ranges.sft.radius=[[1.4,0.8]]", "data.ranges.sft.radius has [1.4, 0.8]"),
+        ("data.ranges.eval_ood.speed=[]", "data.ranges.eval_ood.speed=[] is empty"),
+        ("data.physics_dt=0.03", "must divide data.frame_dt"),
+        ("data.contact_frames=[5,3]", "data.contact_frames=[5, 3]"),
+        ("measure.min_valid_fraction=0", "measure.min_valid_fraction=0.0 must be in (0, 1]"),
+        ("data", "must look like dotted.key=value"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_range(override, message):
+    with pytest.raises(ConfigError) as err:
+        load("tiny", [override])
+    assert message in str(err.value)
+
+
+def test_missing_and_malformed_presets(tmp_path):
+    with pytest.raises(ConfigError, match="preset 'nope' not found: use one of"):
+        load("nope")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [1, 2")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load(str(bad))
+    good = tmp_path / "mine.yaml"
+    good.write_text("data:\n  resolution: 64\n")
+    assert load(str(good)).data.resolution == 64
+
+
+def test_replace_and_hash():
+    cfg = load("tiny")
+    other = replace(cfg, {"data.seed": 7})
+    assert other.data.seed == 7 and cfg.data.seed == 0
+    assert cfg.hash("data") != other.hash("data")
+    assert cfg.hash("measure") == other.hash("measure")
+    assert Config().hash() == load().hash()
