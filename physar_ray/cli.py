@@ -69,6 +69,12 @@ def _config_show(args: argparse.Namespace) -> None:
     print(dump(config_from(args)), end="")
 
 
+def _config_docs(args: argparse.Namespace) -> None:
+    from physar_ray.config import reference_markdown
+
+    print(reference_markdown(), end="")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="physar", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg = stages.add_parser("config", help="print the resolved config")
     cfg_cmds = cfg.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_config_args(command(cfg_cmds, "show", _config_show, "print the resolved config of a preset + overrides as YAML"))
+    command(cfg_cmds, "docs", _config_docs, "print the configuration reference (docs/configuration.md) as Markdown")
     return parser
 
 
