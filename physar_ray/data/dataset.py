@@ -21,7 +21,7 @@ def over_shards(shards: list[Shard], fn: Callable[[Shard], Any], num_cpus: float
         return fn(Shard(**plan[int(i)]))
 
     return ray.data.range(len(plan), override_num_blocks=max(len(plan), 1)).map_batches(
-        run, batch_size=1, num_cpus=num_cpus, batch_format="numpy"
+        run, batch_size=None, num_cpus=num_cpus, batch_format="numpy"  # one row per block; None lets Ray fuse read+map
     )
 
 

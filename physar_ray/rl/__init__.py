@@ -1,0 +1,1 @@
+"""GRPO math: tensors in, tensors out, nothing but torch (SPEC §6)."""
