@@ -61,7 +61,7 @@ def _data_show(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> None:
     from physar_ray.pipeline import run_pipeline
 
-    summary = run_pipeline(config_from(args), args.out)
+    summary = run_pipeline(config_from(args), args.out, start_from=args.start_from)
     print(f"done in {summary['wall_s']['total']:.1f} s: {args.out}")
 
 
@@ -104,14 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--per-scenario", type=int, default=4, help="samples per scenario (default 4)")
     add_config_args(show)
 
-    run = command(stages, "run", _run, "run the pipeline's stages for a preset into one run folder")
+    run = command(stages, "run", _run, "run the pipeline's stages for a preset into one run folder; "
+                  "stages already done for the same config (lineage.json) are skipped")
     run.add_argument("--out", required=True, help="run folder or s3:// URI")
+    run.add_argument("--from", dest="start_from", metavar="STAGE",
+                     help="redo this stage and every stage after it (see docs/concepts.md for the stages)")
     add_config_args(run)
 
     cfg = stages.add_parser("config", help="print the resolved config")
     cfg_cmds = cfg.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_config_args(command(cfg_cmds, "show", _config_show, "print the resolved config of a preset + overrides as YAML"))
     command(cfg_cmds, "docs", _config_docs, "print the configuration reference (docs/configuration.md) as Markdown")
+
+    from physar_ray.report.commands import add_eval_commands  # imports this module: register last
+
+    add_eval_commands(stages)
     return parser
 
 

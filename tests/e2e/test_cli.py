@@ -45,3 +45,21 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "physar: error: data.resolution=8 is too small: use at least 32 px"]
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_second_run_skips_and_from_redoes_only_what_follows(tmp_path):
+    out = tmp_path / "r"
+    small = ["data.num_videos.sft=3", "data.num_videos.rl=3", "data.num_videos.eval_iid=3",
+             "data.num_videos.eval_ood=3", "data.resolution=32", "data.scenarios=[uniform]"]
+    physar("run", "--preset", "tiny", "--out", str(out), *small)
+    lineage = json.loads((out / "lineage.json").read_text())
+    assert set(lineage) == {"data", "samples"} and lineage["samples"]["inputs"] == ["data"]
+    physar("run", "--preset", "tiny", "--out", str(out), *small)
+    assert json.loads((out / "lineage.json").read_text()) == lineage  # nothing redone
+    assert all(v == 0.0 for k, v in json.loads((out / "summary.json").read_text())["wall_s"].items() if k != "total")
+    physar("run", "--preset", "tiny", "--out", str(out), *small, "--from", "samples")
+    again = json.loads((out / "lineage.json").read_text())
+    wall = json.loads((out / "summary.json").read_text())["wall_s"]
+    assert again["data"] == lineage["data"] and wall["data"] == 0.0 and wall["samples"] > 0.0
+    bad = physar("run", "--preset", "tiny", "--out", str(out), "--from", "tokenizer", check=False)
+    assert bad.returncode == 2 and "choose one of data, samples" in bad.stderr
