@@ -207,3 +207,10 @@ def check_writable(uri: str) -> None:
     probe = join(uri, f".physar-probe-{uuid.uuid4().hex}")
     write_bytes(probe, b"")
     remove(probe)
+
+
+def relative(uri: str, root: str) -> str:
+    """The posix path of ``uri`` (as ``list_files(root)`` returns it) relative to ``root``."""
+    if is_s3(root):
+        return uri[len(root.rstrip("/")) + 1:]
+    return Path(uri).relative_to(Path(root).expanduser().resolve()).as_posix()

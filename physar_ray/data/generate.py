@@ -19,7 +19,6 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -104,14 +103,10 @@ def existing_shards(out: str) -> dict[str, dict[str, Any]]:
         return {}
     found = {}
     for uri in storage.list_files(out):
-        rel = uri[len(out.rstrip("/")) + 1:] if storage.is_s3(out) else str(_relative(uri, out))
+        rel = storage.relative(uri, out)
         if rel.rsplit("/", 1)[-1].startswith(SHARD_PREFIX):
             found[rel] = read_footer(uri)
     return found
-
-
-def _relative(path: str, root: str) -> str:
-    return Path(path).relative_to(Path(root).expanduser().resolve()).as_posix()
 
 
 def _check_compatible(found: dict[str, dict[str, Any]], cfg: DataConfig, out: str) -> None:

@@ -1,4 +1,4 @@
-"""Shared fixtures for integration tests: a real local Ray instance and a real S3 endpoint on loopback.
+"""Shared fixtures for integration and e2e tests: a real local Ray instance and a real S3 endpoint on loopback.
 
 The S3 server starts first and its endpoint and (dummy) credentials go into the environment,
 so the Ray workers started afterwards inherit them, exactly as on a cluster node.
@@ -56,6 +56,7 @@ def ray_local(s3_endpoint):
     import ray
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # address="local": a fresh instance even when `ray start` left a cluster running on this host
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

@@ -1,0 +1,77 @@
+"""`ray job submit` of physar commands to a real local Ray head with its job server on loopback."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from physar_ray import storage
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = str(Path(sys.executable).parent)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head(s3_endpoint):
+    """`ray start --head --block` in its own process group; stopped by signalling that group only."""
+    gcs, dashboard = _free_port(), _free_port()
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""}
+    head = subprocess.Popen(
+        [f"{BIN}/ray", "start", "--head", "--block", f"--port={gcs}", "--dashboard-host=127.0.0.1",
+         f"--dashboard-port={dashboard}", "--num-cpus=2", "--include-dashboard=true", "--disable-usage-stats"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    address = f"http://127.0.0.1:{dashboard}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{address}/api/version", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        os.killpg(head.pid, signal.SIGTERM)
+        pytest.fail("the Ray head's job server did not come up within 120 s")
+    yield address, env
+    os.killpg(head.pid, signal.SIGTERM)
+    head.wait(timeout=60)
+
+
+def submit(ray_head, *command: str) -> subprocess.CompletedProcess:
+    address, env = ray_head
+    return subprocess.run(
+        [f"{BIN}/ray", "job", "submit", "--address", address, "--working-dir", str(REPO),
+         "--runtime-env", str(REPO / "jobs" / "runtime_env.yaml"), "--", *command],
+        env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
+
+
+TINY = ["--preset", "tiny", "data.num_videos.sft=3", "data.num_videos.rl=3", "data.num_videos.eval_iid=3",
+        "data.num_videos.eval_ood=3", "data.resolution=32"]
+
+
+def test_pipeline_job_succeeds_and_writes_to_s3(ray_head, s3_bucket):
+    out = f"{s3_bucket}/runs/job"
+    result = submit(ray_head, "python", "-m", "physar_ray.cli", "run", *TINY, "--out", out)
+    assert "succeeded" in result.stdout + result.stderr, result.stdout[-3000:] + result.stderr[-3000:]
+    assert storage.read_json(f"{out}/summary.json")["preset"] == "tiny"
+    assert storage.read_json(f"{out}/data/manifest.json")["counts"]["collision"]["sft"] == 3
+    assert storage.exists(f"{out}/samples/collision.png")
+
+
+def test_failing_job_reports_failure(ray_head, tmp_path):
+    result = submit(ray_head, "python", "-m", "physar_ray.cli", "data", "generate", "--out", str(tmp_path),
+                    "data.resolution=8")
+    assert result.returncode != 0
+    assert "data.resolution=8 is too small" in result.stdout + result.stderr
