@@ -26,5 +26,5 @@ def ensure_ray(run: RunConfig) -> None:
         ray.init(address=address)
         return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=run.num_cpus or None, include_dashboard=False, log_to_driver=True)
+    ray.init(address="local", num_cpus=run.num_cpus or None, include_dashboard=False, log_to_driver=True)
     log.info("started a local Ray instance with %s CPUs", ray.cluster_resources().get("CPU"))

@@ -1,0 +1,1 @@
+"""GRPO on Ray: thin actor classes over the core (SPEC §6)."""

@@ -1,0 +1,126 @@
+"""metrics.json and report.md from per-video rows (`physar eval score`).
+
+Means of v_err, r_err, centre_err_px and phyworld are over the videos scored "ok" (the rest
+got the floor reward and are counted in ``floored``); rewards and valid fractions are over all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+
+from physar_ray.config import SCENARIOS
+
+GROUP_KEYS = ("source", "scenario", "split", "ood_level")
+OK_MEANS = ("v_err", "r_err", "centre_err_px", "phyworld")
+ALL_MEANS = ("r_vel", "r_mass", "reward", "valid_fraction")
+TABLE1_SPLITS = {"iid": "eval_iid", "ood": "eval_ood"}
+"""Paper Table 1 columns: in-distribution and out-of-distribution evaluation splits."""
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Means and counts of one group of per-video rows (None where nothing was measurable)."""
+    ok = [r for r in rows if r["reason"] == "ok"]
+    out: dict = {"count": len(rows), "ok": len(ok), "floored": len(rows) - len(ok)}
+    out.update({m: _mean(r[m] for r in ok) for m in OK_MEANS})
+    out["phyworld_count"] = sum(1 for r in ok if math.isfinite(r["phyworld"]))
+    out.update({m: _mean(r[m] for r in rows) for m in ALL_MEANS})
+    reasons: dict[str, int] = defaultdict(int)
+    for r in rows:
+        reasons[r["reason"]] += 1
+    out["reasons"] = dict(sorted(reasons.items()))
+    return out
+
+
+def group_metrics(rows: list[dict]) -> dict:
+    """{"groups": [per source/scenario/split/OOD level], "table1": {source: {scenario: {iid, ood}}}}."""
+    if not rows:
+        raise ValueError("no per-video rows to summarise: the dataset was empty")
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    table1: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[tuple(r[k] for k in GROUP_KEYS)].append(r)
+        for column, split in TABLE1_SPLITS.items():
+            if r["split"] == split:
+                table1[(r["source"], r["scenario"], column)].append(r)
+    nested: dict = defaultdict(lambda: defaultdict(dict))
+    for (source, scenario, column), members in sorted(table1.items()):
+        nested[source][scenario][column] = summarise(members)
+    return {
+        "groups": [{**dict(zip(GROUP_KEYS, key)), **summarise(members)} for key, members in sorted(groups.items())],
+        "table1": {s: dict(v) for s, v in nested.items()},
+        "total": summarise(rows),
+    }
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _sources(metrics: dict) -> list[str]:
+    names = sorted({g["source"] for g in metrics["groups"]})
+    return sorted(names, key=lambda s: s != "data")  # the scored data first, reference rows after
+
+
+def table1_markdown(metrics: dict, metric: str) -> str:
+    """Paper Table 1 layout: one row per source, `IID / OOD` per scenario."""
+    scenarios = [s for s in SCENARIOS if any(g["scenario"] == s for g in metrics["groups"])]
+    lines = ["| source | " + " | ".join(scenarios) + " |", "| --- |" + " --- |" * len(scenarios)]
+    for source in _sources(metrics):
+        cells = []
+        for scenario in scenarios:
+            cols = metrics["table1"].get(source, {}).get(scenario, {})
+            cells.append(" / ".join(_fmt(cols.get(c, {}).get(metric)) for c in TABLE1_SPLITS))
+        lines.append(f"| {source} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ood_level_markdown(metrics: dict, metric: str) -> str:
+    """eval_ood by OOD level: one row per source and scenario, one column per level."""
+    ood = [g for g in metrics["groups"] if g["split"] == "eval_ood"]
+    levels = sorted({g["ood_level"] for g in ood})
+    if not levels:
+        return "_no eval_ood videos_"
+    lines = ["| source | scenario | " + " | ".join(f"level {lv}" for lv in levels) + " |",
+             "| --- | --- |" + " --- |" * len(levels)]
+    for source in _sources(metrics):
+        for scenario in SCENARIOS:
+            by_level = {g["ood_level"]: g for g in ood if g["source"] == source and g["scenario"] == scenario}
+            if by_level:
+                cells = [_fmt(by_level[lv][metric]) if lv in by_level else "" for lv in levels]
+                lines.append(f"| {source} | {scenario} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def groups_markdown(metrics: dict) -> str:
+    cols = ("count", "ok", "v_err", "r_err", "r_vel", "r_mass", "reward", "valid_fraction", "phyworld")
+    lines = ["| " + " | ".join(GROUP_KEYS + cols) + " |", "|" + " --- |" * (len(GROUP_KEYS) + len(cols))]
+    for g in metrics["groups"]:
+        cells = [str(g[k]) for k in GROUP_KEYS] + [str(g[c]) if isinstance(g[c], int) else _fmt(g[c]) for c in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report_markdown(metrics: dict, data_uri: str, plots: list[str]) -> str:
+    """report.md: Table-1 layout for v_err and the phyworld metric, OOD levels, every group, plots."""
+    total = metrics["total"]
+    reasons = ", ".join(f"{k}: {v}" for k, v in total["reasons"].items())
+    parts = [
+        f"# Evaluation of {data_uri}",
+        f"{total['count']} scored videos (all sources); {total['floored']} got the floor reward ({reasons}).",
+        "Sources: `data` is the dataset's own frames (for simulator data this is the tracker floor); "
+        "`static` and `constant_velocity` are reference predictors that see only the conditioning frames.",
+        "## Velocity error v_err (eq. 4, units/s), IID / OOD", table1_markdown(metrics, "v_err"),
+        "## PhyWorld evaluator metric (units/s), IID / OOD", table1_markdown(metrics, "phyworld"),
+        "## Reward R, IID / OOD", table1_markdown(metrics, "reward"),
+        "## v_err by OOD level (eval_ood)", ood_level_markdown(metrics, "v_err"),
+        "## Every group", groups_markdown(metrics),
+        "## Plots", "\n".join(f"![{p}]({p})" for p in plots),
+    ]
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,49 @@
+"""metrics.json and report.md layout from hand-made per-video rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from physar_ray.report.tables import group_metrics, report_markdown, summarise, table1_markdown
+
+NAN = float("nan")
+
+
+def row(source="data", scenario="uniform", split="eval_iid", level=0, v=0.1, r=0.02, reward=4.0, reason="ok",
+        phyworld=0.05, valid=1.0):
+    return {"source": source, "scenario": scenario, "split": split, "ood_level": level, "v_err": v, "r_err": r,
+            "centre_err_px": 0.01, "phyworld": phyworld, "r_vel": reward - 1, "r_mass": 1.0, "reward": reward,
+            "valid_fraction": valid, "reason": reason}
+
+
+def test_summary_means_errors_over_ok_videos_and_rewards_over_all():
+    rows = [row(v=0.1, reward=4.0), row(v=0.3, reward=3.0, phyworld=NAN),
+            row(v=NAN, r=NAN, reward=0.0, reason="ball_not_found", phyworld=NAN, valid=0.0)]
+    s = summarise(rows)
+    assert (s["count"], s["ok"], s["floored"], s["phyworld_count"]) == (3, 2, 1, 1)
+    assert s["v_err"] == pytest.approx(0.2)  # (0.1 + 0.3) / 2, the floored video not averaged in
+    assert s["phyworld"] == pytest.approx(0.05)  # NaN = excluded by PhyWorld's rules
+    assert s["reward"] == pytest.approx(7.0 / 3)  # the floor counts against the model
+    assert s["valid_fraction"] == pytest.approx(2.0 / 3)
+    assert s["reasons"] == {"ball_not_found": 1, "ok": 2}
+    assert summarise([row(reason="no_scored_frames", v=NAN)])["v_err"] is None
+
+
+def test_group_metrics_and_table1_layout():
+    rows = [row(v=0.01), row(split="eval_ood", level=2, v=0.5), row(source="static", v=2.0),
+            row(scenario="collision", split="eval_ood", level=6, v=0.07)]
+    m = group_metrics(rows)
+    assert [(g["source"], g["scenario"], g["split"], g["ood_level"]) for g in m["groups"]] == [
+        ("data", "collision", "eval_ood", 6), ("data", "uniform", "eval_iid", 0),
+        ("data", "uniform", "eval_ood", 2), ("static", "uniform", "eval_iid", 0)]
+    assert m["table1"]["data"]["uniform"]["ood"]["v_err"] == pytest.approx(0.5)
+    table = table1_markdown(m, "v_err").splitlines()
+    assert table[0] == "| source | uniform | collision |"
+    assert table[2] == "| data | 0.0100 / 0.5000 | — / 0.0700 |"
+    assert table[3] == "| static | 2.0000 / — | — / — |"
+    report = report_markdown(m, "s3://b/data", ["a.png"])
+    assert "| source | scenario | level 2 | level 6 |" in report  # the OOD-level table
+    assert "| data | uniform | 0.5000 |  |" in report and "| data | collision |  | 0.0700 |" in report
+    assert "![a.png](a.png)" in report
+    with pytest.raises(ValueError, match="dataset was empty"):
+        group_metrics([])
