@@ -35,6 +35,11 @@ VIDEO_SCHEMA = pa.schema(
 )
 """The video Parquet schema (docs/data.md)."""
 
+TOKENS_SCHEMA = pa.schema(
+    [f for f in VIDEO_SCHEMA if f.name != "frames"] + [("num_tokens", pa.int32()), ("tokens", pa.list_(pa.int16()))]
+)
+"""A token video: the video's metadata and ground truth, and ``tokens`` (T×K codes, C-order) instead of frames."""
+
 
 class RecordError(ValueError):
     """A row or file that does not follow the video schema; the message names the field."""

@@ -13,7 +13,13 @@ from physar_ray.data.generate import Shard, plan_shards
 
 
 def over_shards(shards: list[Shard], fn: Callable[[Shard], Any], num_cpus: float) -> ray.data.Dataset:
-    """A dataset with one block per shard, each mapped by ``fn(shard)`` in its own task."""
+    """A dataset with one block per shard, each mapped by ``fn(shard)`` in its own task.
+
+    Ray Data's per-operator resource reservation is turned off for this driver: on a small
+    cluster it backpressures a lone map operator to one task at a time (measured on 2 CPUs:
+    20 tasks of 0.2 s took 7.0 s with it, 2.2 s without).
+    """
+    ray.data.DataContext.get_current().op_resource_reservation_enabled = False
     plan = [vars(s) for s in shards]
 
     def run(batch: dict[str, Any]) -> Any:
@@ -39,8 +45,8 @@ def simulated_videos(cfg: DataConfig) -> ray.data.Dataset:
     return over_shards(plan_shards(cfg), simulate, cfg.num_cpus_per_task)
 
 
-def read_videos(uri: str) -> ray.data.Dataset:
-    """Every video shard under ``uri`` (local or s3://) as a dataset of VIDEO_SCHEMA rows."""
+def read_dataset(uri: str) -> ray.data.Dataset:
+    """Every Parquet shard under ``uri`` (local or s3://; videos or tokens) as one Ray Dataset."""
     files = storage.list_files(uri)
     if not files:
         raise storage.StorageError(f"{uri} holds no .parquet files: run `physar data generate --out {uri}` first")

@@ -12,7 +12,7 @@ import pytest
 from physar_ray import storage
 from physar_ray.cli import main
 from physar_ray.config import load
-from physar_ray.data.dataset import read_videos, simulated_videos
+from physar_ray.data.dataset import read_dataset, simulated_videos
 from physar_ray.data.generate import generate, plan_shards
 from physar_ray.records import table_to_records
 from physar_ray.sim.video import make_video
@@ -85,7 +85,7 @@ def test_s3_round_trip_and_show(ray_local, s3_bucket, tmp_path):
     generate(cfg, str(local))
     remote = storage.read_table(f"{uri}/collision/eval_ood")
     assert remote.equals(storage.read_table(str(local / "collision" / "eval_ood")))
-    assert read_videos(uri).count() == 2 * (8 + 6)
+    assert read_dataset(uri).count() == 2 * (8 + 6)
     assert main(["data", "show", "--data", uri, "--out", f"{s3_bucket}/runs/show", "--per-scenario", "2"]) == 0
     assert storage.exists(f"{s3_bucket}/runs/show/collision.png")
     saved = storage.read_text(f"{uri}/config.resolved.yaml")
