@@ -47,9 +47,16 @@ def _samples(cfg: Config, out: str) -> None:
     show(storage.join(out, "data"), storage.join(out, "samples"), per_scenario=3)
 
 
+def _floor(cfg: Config, out: str) -> None:
+    from physar_ray.report.evaluation import score_dataset
+
+    score_dataset(storage.join(out, "data"), storage.join(out, "eval", "floor"), cfg)
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("data", _data, "data", ("data",)),
     Stage("samples", _samples, "samples", (), ("data",)),
+    Stage("floor", _floor, "eval/floor", ("measure",), ("data",)),
 )
 """The pipeline in order."""
 

@@ -30,13 +30,15 @@ def test_run_tiny_writes_a_self_describing_run_folder(tmp_path):
            "data.resolution=48")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["preset"] == "tiny"
-    assert set(summary["wall_s"]) == {"data", "samples", "total"}
+    assert set(summary["wall_s"]) == {"data", "samples", "floor", "total"}
     resolved = yaml.safe_load((out / "config.resolved.yaml").read_text())
     assert resolved["data"]["resolution"] == 48 and resolved["run"]["preset"] == "tiny"
     manifest = json.loads((out / "data" / "manifest.json").read_text())
     assert manifest["counts"]["collision"] == {"sft": 6, "rl": 3, "eval_iid": 3, "eval_ood": 6}
     assert {p.name for p in (out / "samples").glob("*.png")} == {"uniform.png", "parabola.png", "collision.png"}
     assert len(list((out / "samples" / "gifs").glob("*.gif"))) == 9
+    floor = json.loads((out / "eval" / "floor" / "metrics.json").read_text())
+    assert floor and (out / "eval" / "floor" / "report.md").exists()
 
 
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
@@ -53,7 +55,7 @@ def test_second_run_skips_and_from_redoes_only_what_follows(tmp_path):
              "data.num_videos.eval_ood=3", "data.resolution=32", "data.scenarios=[uniform]"]
     physar("run", "--preset", "tiny", "--out", str(out), *small)
     lineage = json.loads((out / "lineage.json").read_text())
-    assert set(lineage) == {"data", "samples"} and lineage["samples"]["inputs"] == ["data"]
+    assert set(lineage) == {"data", "samples", "floor"} and lineage["samples"]["inputs"] == ["data"]
     physar("run", "--preset", "tiny", "--out", str(out), *small)
     assert json.loads((out / "lineage.json").read_text()) == lineage  # nothing redone
     assert all(v == 0.0 for k, v in json.loads((out / "summary.json").read_text())["wall_s"].items() if k != "total")
@@ -62,4 +64,4 @@ def test_second_run_skips_and_from_redoes_only_what_follows(tmp_path):
     wall = json.loads((out / "summary.json").read_text())["wall_s"]
     assert again["data"] == lineage["data"] and wall["data"] == 0.0 and wall["samples"] > 0.0
     bad = physar("run", "--preset", "tiny", "--out", str(out), "--from", "tokenizer", check=False)
-    assert bad.returncode == 2 and "choose one of data, samples" in bad.stderr
+    assert bad.returncode == 2 and "is not a stage: choose one of data, samples" in bad.stderr
