@@ -116,9 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(command(cfg_cmds, "show", _config_show, "print the resolved config of a preset + overrides as YAML"))
     command(cfg_cmds, "docs", _config_docs, "print the configuration reference (docs/configuration.md) as Markdown")
 
+    from physar_ray.grpo.commands import add_grpo_commands
     from physar_ray.report.commands import add_eval_commands  # imports this module: register last
 
     add_eval_commands(stages)
+    add_grpo_commands(stages, add_config_args)
     return parser
 
 

@@ -254,8 +254,9 @@ class TokenizerConfig:
     """β: weight of the commitment loss ‖z − sg(q)‖²."""
     dead_code_threshold: float = 0.03
     """A code whose EMA usage (assignments per step) falls below this is reset to a batch feature."""
-    vq_warmup_steps: int = 300
-    """Steps during which the decoder sees continuous features while the codebook follows by EMA."""
+    vq_warmup_steps: int = 50
+    """Steps during which the decoder sees continuous features while the codebook follows by EMA
+    (coord family: 50; a generic Q-former needed ≈ 300, tokenizer-cpu-findings.md §1)."""
     latent: str = "pixels"
     """Paper family's input space: pixels (patchified) or vae (diffusers AutoencoderKL)."""
     vae_path: str = ""
@@ -325,6 +326,365 @@ class TokenizerConfig:
             raise ConfigError("tokenizer.latent='vae' needs tokenizer.vae_path: a local AutoencoderKL directory")
 
 
+LM_ARCHS = ("llama", "qwen2", "gpt2")
+SFT_BACKENDS = ("deepspeed", "ddp")
+PRECISIONS = ("auto", "bf16", "fp32")
+ENGINES = ("torch", "vllm")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How visual codes are sampled (SPEC §5, §6); text tokens are always masked out."""
+
+    temperature: float = 1.0
+    """τ: softmax temperature over the visual codes; 0 means greedy (argmax)."""
+    top_k: int = 50
+    """k: keep only the k most likely visual codes; 0 keeps all (paper GRPO: 50)."""
+    top_p: float = 0.95
+    """p: keep the smallest set of codes whose probability mass reaches p, in (0, 1] (paper: 0.95)."""
+
+    def check(self, key: str) -> None:
+        if self.temperature < 0:
+            raise ConfigError(f"{key}.temperature={self.temperature} must be >= 0 (0 means greedy)")
+        if self.top_k < 0:
+            raise ConfigError(f"{key}.top_k={self.top_k} must be >= 0 (0 keeps every visual code)")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ConfigError(f"{key}.top_p={self.top_p} must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Video generation with the language model: engine and sampling (SPEC §5)."""
+
+    engine: str = "torch"
+    """torch (batched KV-cache engine, CPU or GPU) or vllm (GPU only)."""
+    sampling: SamplingConfig = SamplingConfig()
+    """Temperature / top-k / top-p over the visual codes."""
+    batch_size: int = 16
+    """Prompts per engine call (each gives samples_per_prompt videos)."""
+    samples_per_prompt: int = 1
+    """n: videos sampled from each condition."""
+    seed: int = 0
+    """Seed of the sampler; the same seed, model and prompts give the same videos."""
+    gpu_memory_utilization: float = 0.8
+    """Fraction of GPU memory vLLM may take for weights and KV cache, in (0, 1]."""
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"generate.engine={self.engine!r}: allowed are {', '.join(ENGINES)}")
+        self.sampling.check("generate.sampling")
+        for key in ("batch_size", "samples_per_prompt"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"generate.{key}={getattr(self, key)} must be >= 1")
+        if not 0.0 < self.gpu_memory_utilization <= 1.0:
+            raise ConfigError(f"generate.gpu_memory_utilization={self.gpu_memory_utilization} must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    """Supervised fine-tuning of a causal LM on visual-token videos (SPEC §5)."""
+
+    model_path: str = ""
+    """Pretrained HF causal LM folder (local or s3://); empty builds `arch` from scratch."""
+    arch: str = "llama"
+    """Family of a from-scratch model: llama, qwen2 or gpt2 (ignored with model_path)."""
+    hidden_size: int = 256
+    """Width of a from-scratch model."""
+    num_layers: int = 4
+    """Transformer blocks of a from-scratch model."""
+    num_heads: int = 4
+    """Attention heads of a from-scratch model; must divide hidden_size."""
+    lr: float = 1e-4
+    """Peak AdamW learning rate (paper: 1e-4)."""
+    betas: tuple[float, float] = (0.9, 0.95)
+    """(β1, β2) of AdamW (paper: 0.9, 0.95)."""
+    eps: float = 1e-6
+    """ε of AdamW (paper: 1e-6)."""
+    weight_decay: float = 0.05
+    """AdamW weight decay on matrices; biases and norms are not decayed (paper: 0.05)."""
+    grad_clip: float = 1.0
+    """Global gradient-norm clip (paper: 1.0); 0 disables it."""
+    warmup_steps: int = 5000
+    """Linear warm-up optimizer steps before the cosine decay (paper: 5k)."""
+    max_steps: int = 360_000
+    """Optimizer steps of the whole run; the cosine reaches 0 here (paper: 360k)."""
+    batch_size: int = 8
+    """Sequences per worker per micro-step; global batch = batch_size × grad_accum × num_workers (paper: 768)."""
+    grad_accum: int = 1
+    """Micro-steps accumulated into one optimizer step."""
+    backend: str = "deepspeed"
+    """deepspeed (ZeRO) or ddp (plain torch DistributedDataParallel, the benchmark baseline)."""
+    zero_stage: int = 2
+    """DeepSpeed ZeRO stage: 0, 1 or 2 (3 would shard the weights the HF checkpoint needs whole)."""
+    precision: str = "auto"
+    """auto (bf16 on GPU, fp32 on CPU), bf16 or fp32 (paper: bf16)."""
+    num_workers: int = 1
+    """Ray Train workers (data-parallel ranks)."""
+    use_gpu: bool = False
+    """One GPU per worker (NCCL); false trains on CPU with gloo."""
+    num_cpus_per_worker: float = 0.5
+    """CPUs each Train worker asks Ray for (fractions let Ray Data map tasks run beside it)."""
+    checkpoint_every: int = 1000
+    """Optimizer steps between checkpoints; one is always written at the end."""
+    max_failures: int = 0
+    """Worker-group failures Ray Train recovers from by resuming at the last checkpoint (-1: unlimited)."""
+    lora: bool = False
+    """Train LoRA adapters (peft) instead of the full model; checkpoints hold the merged model."""
+    lora_rank: int = 16
+    """r: LoRA rank."""
+    lora_alpha: float = 32.0
+    """α: LoRA scale numerator (the update is scaled by α / r)."""
+    log_every: int = 10
+    """Optimizer steps between metric reports."""
+    seed: int = 0
+    """Seed of initialisation and data order."""
+
+    def __post_init__(self) -> None:
+        for key, value, allowed in (("arch", self.arch, LM_ARCHS), ("backend", self.backend, SFT_BACKENDS),
+                                    ("precision", self.precision, PRECISIONS)):
+            if value not in allowed:
+                raise ConfigError(f"sft.{key}={value!r}: allowed are {', '.join(allowed)}")
+        for key, lo in (("hidden_size", 8), ("num_layers", 1), ("num_heads", 1), ("max_steps", 1),
+                        ("warmup_steps", 0), ("batch_size", 1), ("grad_accum", 1), ("num_workers", 1),
+                        ("checkpoint_every", 1), ("lora_rank", 1), ("log_every", 1), ("max_failures", -1)):
+            if getattr(self, key) < lo:
+                raise ConfigError(f"sft.{key}={getattr(self, key)} must be >= {lo}")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"sft.hidden_size={self.hidden_size} must be divisible by sft.num_heads={self.num_heads}")
+        if self.zero_stage not in (0, 1, 2):
+            raise ConfigError(f"sft.zero_stage={self.zero_stage}: allowed are 0, 1, 2")
+        if not 0 < self.lr <= 1:
+            raise ConfigError(f"sft.lr={self.lr} must be in (0, 1]")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"sft.betas={list(self.betas)}: each must be in [0, 1)")
+        for key in ("eps", "weight_decay", "grad_clip", "lora_alpha", "num_cpus_per_worker"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"sft.{key}={getattr(self, key)} must be >= 0")
+        if not self.use_gpu and self.precision == "bf16":
+            raise ConfigError("sft.precision='bf16' needs sft.use_gpu=true: CPU training runs in fp32 (use auto or fp32)")
+
+    @property
+    def dtype_name(self) -> str:
+        """The training precision after resolving auto: bf16 on GPU, fp32 on CPU."""
+        if self.precision == "auto":
+            return "bf16" if self.use_gpu else "fp32"
+        return self.precision
+
+
+SYNC_BACKENDS = ("object_store", "nccl", "gloo")
+REFERENCE_PLACEMENTS = ("same", "cpu")
+
+
+@dataclass(frozen=True)
+class KLConfig:
+    """The KL penalty to the frozen reference policy (SPEC §6)."""
+
+    beta: float = 0.04
+    """β: weight of KL(π_θ ‖ π_ref) in the GRPO loss (DeepSeekMath's GRPO: 0.04); 0 skips the reference."""
+    estimator: str = "k3"
+    """Per-token KL estimator: k1, k2 or k3 (Schulman; GRPO uses k3)."""
+
+    def __post_init__(self) -> None:
+        if self.estimator not in ("k1", "k2", "k3"):
+            raise ConfigError(f"grpo.kl.estimator={self.estimator!r}: allowed are k1, k2, k3")
+        if not 0.0 <= self.beta <= 100.0:
+            raise ConfigError(f"grpo.kl.beta={self.beta} must be in [0, 100]")
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    """Rollout actors: the generation engine plus the DDT decoder (SPEC §6)."""
+
+    engine: str = "torch"
+    """torch (KV-cache engine, CPU or GPU) or vllm (GPU only)."""
+    num_workers: int = 1
+    """Rollout actors; the prompts of a step are split evenly among them."""
+    num_cpus_per_worker: float = 1.0
+    """CPUs each rollout actor reserves."""
+    num_gpus_per_worker: float = 0.0
+    """GPUs each rollout actor reserves (vllm needs 1)."""
+    group_size: int = 4
+    """g: videos sampled per condition; a GRPO group (paper tunes g)."""
+    sampling: SamplingConfig = SamplingConfig()
+    """Temperature / top-k / top-p over the visual codes; the learner scores with the same support."""
+    gpu_memory_utilization: float = 0.5
+    """Fraction of its GPU vLLM may take (the learner may share the node), in (0, 1]."""
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"grpo.rollout.engine={self.engine!r}: allowed are {', '.join(ENGINES)}")
+        self.sampling.check("grpo.rollout.sampling")
+        if self.sampling.temperature == 0:
+            raise ConfigError("grpo.rollout.sampling.temperature=0 is greedy: a GRPO group of identical "
+                              "samples has no advantage; use a temperature > 0 (paper: 1.0)")
+        if self.group_size < 2:
+            raise ConfigError(f"grpo.rollout.group_size={self.group_size} must be >= 2: GRPO needs two samples "
+                              "per prompt to form an advantage")
+        if self.num_workers < 1:
+            raise ConfigError(f"grpo.rollout.num_workers={self.num_workers} must be >= 1")
+        if not 0 < self.num_cpus_per_worker <= 64 or not 0 <= self.num_gpus_per_worker <= 8:
+            raise ConfigError(f"grpo.rollout.num_cpus_per_worker={self.num_cpus_per_worker} must be in (0, 64] and "
+                              f"grpo.rollout.num_gpus_per_worker={self.num_gpus_per_worker} in [0, 8]")
+        if self.engine == "vllm" and self.num_gpus_per_worker <= 0:
+            raise ConfigError("grpo.rollout.engine='vllm' needs grpo.rollout.num_gpus_per_worker > 0: vLLM runs on a GPU")
+        if not 0.0 < self.gpu_memory_utilization <= 1.0:
+            raise ConfigError(f"grpo.rollout.gpu_memory_utilization={self.gpu_memory_utilization} must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """Learner actors: data-parallel policy updates with AdamW (SPEC §6)."""
+
+    num_workers: int = 1
+    """Learner ranks (torch.distributed: gloo on CPU, NCCL on GPU)."""
+    backend: str = "deepspeed"
+    """deepspeed (ZeRO, stage from zero_stage) or ddp (plain DistributedDataParallel)."""
+    zero_stage: int = 2
+    """DeepSpeed ZeRO stage: 0, 1 or 2 (3 would shard the weights the sync sends whole)."""
+    precision: str = "auto"
+    """auto (bf16 on GPU, fp32 on CPU), bf16 or fp32 (paper: bf16)."""
+    use_gpu: bool = False
+    """One GPU per learner rank (NCCL); false trains on CPU with gloo."""
+    num_cpus_per_worker: float = 1.0
+    """CPUs each learner rank reserves."""
+    reference: str = "same"
+    """Where the frozen reference policy π_ref lives: same (the learner's device) or cpu (offloaded)."""
+    lr: float = 3e-6
+    """Peak AdamW learning rate (paper: 3e-6)."""
+    betas: tuple[float, float] = (0.9, 0.99)
+    """(β1, β2) of AdamW (paper: 0.9, 0.99)."""
+    eps: float = 1e-6
+    """ε of AdamW (paper: 1e-6)."""
+    weight_decay: float = 0.05
+    """AdamW weight decay on matrices; biases and norms are not decayed (paper: 0.05)."""
+    grad_clip: float = 1.0
+    """Global gradient-norm clip (paper: 1.0); 0 disables it."""
+    warmup_steps: int = 100
+    """Linear warm-up optimizer steps before the cosine decay (paper: 100)."""
+    clip_eps: float = 0.2
+    """ε: the policy ratio π_θ/π_old is clipped to [1 − ε, 1 + ε] (GRPO/PPO)."""
+    updates_per_batch: int = 1
+    """μ: optimizer steps on each rollout batch; 1 keeps the update on-policy (ratio 1, no clipping)."""
+    micro_batch_size: int = 4
+    """Sequences per forward/backward pass on one rank; gradients accumulate over a rank's share."""
+
+    def __post_init__(self) -> None:
+        for key, value, allowed in (("backend", self.backend, SFT_BACKENDS), ("precision", self.precision, PRECISIONS),
+                                    ("reference", self.reference, REFERENCE_PLACEMENTS)):
+            if value not in allowed:
+                raise ConfigError(f"grpo.learner.{key}={value!r}: allowed are {', '.join(allowed)}")
+        for key in ("num_workers", "updates_per_batch", "micro_batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"grpo.learner.{key}={getattr(self, key)} must be >= 1")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"grpo.learner.warmup_steps={self.warmup_steps} must be >= 0")
+        if self.zero_stage not in (0, 1, 2):
+            raise ConfigError(f"grpo.learner.zero_stage={self.zero_stage}: allowed are 0, 1, 2")
+        if not 0 < self.lr <= 1:
+            raise ConfigError(f"grpo.learner.lr={self.lr} must be in (0, 1]")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"grpo.learner.betas={list(self.betas)}: each must be in [0, 1)")
+        for key in ("eps", "weight_decay", "grad_clip"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"grpo.learner.{key}={getattr(self, key)} must be >= 0")
+        if not 0 < self.clip_eps < 1:
+            raise ConfigError(f"grpo.learner.clip_eps={self.clip_eps} must be in (0, 1)")
+        if not 0 < self.num_cpus_per_worker <= 64:
+            raise ConfigError(f"grpo.learner.num_cpus_per_worker={self.num_cpus_per_worker} must be in (0, 64]")
+        if not self.use_gpu and self.precision == "bf16":
+            raise ConfigError("grpo.learner.precision='bf16' needs grpo.learner.use_gpu=true: CPU learners run in "
+                              "fp32 (use auto or fp32)")
+
+    @property
+    def dtype_name(self) -> str:
+        """The training precision after resolving auto: bf16 on GPU, fp32 on CPU."""
+        if self.precision == "auto":
+            return "bf16" if self.use_gpu else "fp32"
+        return self.precision
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """How the learner's weights reach the rollout actors after every step (SPEC §6)."""
+
+    backend: str = "object_store"
+    """object_store (ray.put once, every rollout actor reads it), nccl (GPU broadcast from learner rank 0)
+    or gloo (the same broadcast on CPU, for tests and benchmarks)."""
+
+    def __post_init__(self) -> None:
+        if self.backend not in SYNC_BACKENDS:
+            raise ConfigError(f"grpo.sync.backend={self.backend!r}: allowed are {', '.join(SYNC_BACKENDS)}")
+
+
+@dataclass(frozen=True)
+class GRPOConfig:
+    """Reinforcement learning with physics rewards (SPEC §6); reward α/k live in ``measure``."""
+
+    kl: KLConfig = KLConfig()
+    """KL penalty to the reference policy."""
+    rollout: RolloutConfig = RolloutConfig()
+    """Rollout actors and sampling."""
+    learner: LearnerConfig = LearnerConfig()
+    """Learner actors and optimizer."""
+    sync: SyncConfig = SyncConfig()
+    """Learner → rollout weight transfer."""
+    batch_size: int = 28
+    """Videos per step (paper: 28); prompts per step = batch_size / grpo.rollout.group_size."""
+    max_steps: int = 1600
+    """GRPO steps of the run; the cosine reaches 0 here (paper: 1600)."""
+    scale_by_std: bool = True
+    """Divide a group's centred rewards by its std (GRPO); false keeps them centred (Dr. GRPO)."""
+    eval_every: int = 100
+    """Steps between evaluations on the held-out RL-range and OOD sets (0: only before and after)."""
+    eval_videos: int = 32
+    """Videos per evaluation set (held-out rl videos, eval_ood videos); one sample each."""
+    checkpoint_every: int = 100
+    """Steps between checkpoints (HF format + optimizer state); one is always written at the end."""
+    max_restarts: int = 3
+    """Learner-group failures recovered by resuming from the last checkpoint before the run fails."""
+    async_rollouts: bool = False
+    """Generate step k+1's videos while step k learns (one step off-policy)."""
+    time_budget_s: float = 0.0
+    """Wall-clock limit in seconds; the run checkpoints and stops when it is spent (0: none)."""
+    seed: int = 0
+    """Seed of prompt order and sampling; the same seed and checkpoint reproduce a step."""
+
+    def __post_init__(self) -> None:
+        for key, lo in (("batch_size", 2), ("max_steps", 1), ("eval_every", 0), ("eval_videos", 1),
+                        ("checkpoint_every", 1), ("max_restarts", 0)):
+            if getattr(self, key) < lo:
+                raise ConfigError(f"grpo.{key}={getattr(self, key)} must be >= {lo}")
+        g = self.rollout.group_size
+        if self.batch_size % g:
+            raise ConfigError(f"grpo.batch_size={self.batch_size} must be divisible by grpo.rollout.group_size={g}: "
+                              "every prompt gets a whole group of samples")
+        share = self.batch_size // self.learner.num_workers
+        if self.batch_size % self.learner.num_workers:
+            raise ConfigError(f"grpo.batch_size={self.batch_size} must be divisible by grpo.learner.num_workers="
+                              f"{self.learner.num_workers}: every learner rank takes an equal share")
+        if share % self.learner.micro_batch_size:
+            raise ConfigError(f"grpo.learner.micro_batch_size={self.learner.micro_batch_size} must divide each rank's "
+                              f"share of the batch, grpo.batch_size / grpo.learner.num_workers = {share}")
+        if self.prompts_per_step % self.rollout.num_workers:
+            raise ConfigError(f"grpo.rollout.num_workers={self.rollout.num_workers} must divide the prompts per step "
+                              f"(grpo.batch_size / group_size = {self.prompts_per_step})")
+        if self.sync.backend == "nccl" and not (self.learner.use_gpu and self.rollout.num_gpus_per_worker > 0):
+            raise ConfigError("grpo.sync.backend='nccl' needs GPU learners and rollout actors (grpo.learner.use_gpu=true, "
+                              "grpo.rollout.num_gpus_per_worker > 0): use object_store or gloo on CPU")
+        if self.time_budget_s < 0:
+            raise ConfigError(f"grpo.time_budget_s={self.time_budget_s} must be >= 0 (0: no limit)")
+
+    @property
+    def prompts_per_step(self) -> int:
+        """Conditions sampled per step: batch_size / g."""
+        return self.batch_size // self.rollout.group_size
+
+    @property
+    def optimizer_steps(self) -> int:
+        """Optimizer steps of the whole run: max_steps × μ (the cosine schedule's length)."""
+        return self.max_steps * self.learner.updates_per_batch
+
+
 @dataclass(frozen=True)
 class StorageConfig:
     """Object storage endpoint; credentials always come from the standard AWS environment."""
@@ -356,6 +716,9 @@ class Config:
     measure: MeasureConfig = MeasureConfig()
     storage: StorageConfig = StorageConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
+    sft: SFTConfig = SFTConfig()
+    generate: GenerateConfig = GenerateConfig()
+    grpo: GRPOConfig = GRPOConfig()
 
     def hash(self, *branches: str) -> str:
         """Stable short hash of the named branches (all when none): lineage and manifests."""
@@ -418,6 +781,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}={value!r} must be an integer")
         return value
     if tp is float:
+        if isinstance(value, str):  # PyYAML (YAML 1.1) reads 3e-6 as a string; 3.0e-6 as a float
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{key}={value!r} must be a number") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}={value!r} must be a number")
         return float(value)

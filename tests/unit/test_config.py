@@ -21,6 +21,8 @@ def test_dotted_overrides_are_typed():
     assert cfg.data.scenarios == ("uniform", "parabola")
     assert cfg.data.antialias is False
     assert cfg.data.gravity == 3.0 and isinstance(cfg.data.gravity, float)
+    assert load("tiny", ["data.gravity=2.5e-1"]).data.gravity == 0.25
+    assert load("tiny", ["data.gravity=25e-1"]).data.gravity == 2.5  # YAML 1.1 reads this as a string
 
 
 def test_tree_is_frozen():

@@ -1,0 +1,36 @@
+"""`physar grpo` (registered by cli.build_parser through ``add_grpo_commands``).
+
+cli.py hands in its ``add_config_args`` (--preset and dotted overrides): grpo sits below cli
+in the layering (tests/unit/test_layering.py), so it cannot import it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from physar_ray.config import load
+
+
+def _grpo(args: argparse.Namespace) -> None:
+    from physar_ray.grpo.controller import run_grpo
+
+    summary = run_grpo(load(args.preset, args.overrides), args.model, args.tokenizer, args.data, args.out)
+    first, last = summary.get("reward_first_20pct"), summary.get("reward_last_20pct")
+    print(f"GRPO: {summary['steps']} steps, mean reward {first:.3f} (first 20%) -> {last:.3f} (last 20%); "
+          f"policy: {summary['model']}")
+
+
+def add_grpo_commands(stages: argparse._SubParsersAction,
+                      add_config_args: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register `physar grpo` on the CLI's stage subparsers, with the CLI's --preset/overrides arguments."""
+    p = stages.add_parser(
+        "grpo", help="reinforce the SFT policy with physics rewards (GRPO on Ray: rollout, reward, learner actors)",
+        description="Writes OUT/metrics.jsonl, reward_curve.png, checkpoints/step_N/ (HF format), result.json and "
+                    "config.resolved.yaml; rerunning with the same OUT resumes from the last checkpoint.")
+    p.set_defaults(func=_grpo)
+    p.add_argument("--model", required=True, help="SFT checkpoint: HF folder (local or s3://) with physar_visual")
+    p.add_argument("--tokenizer", required=True, help="DDT tokenizer folder (local or s3://) the model was trained on")
+    p.add_argument("--data", required=True, help="video dataset (local or s3://) with rl and eval_ood splits")
+    p.add_argument("--out", required=True, help="output folder or s3:// URI")
+    add_config_args(p)

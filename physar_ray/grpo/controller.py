@@ -1,0 +1,387 @@
+"""The GRPO loop on Ray: prompts → rollouts → rewards → advantages → update → sync (SPEC §6).
+
+One step is five named phases, each timed as ``time/<phase>_s``: ``rollout`` (generate +
+decode on the rollout actors, also reported apart as ``time/generate_s`` and ``time/decode_s``),
+``reward`` (the RewardPool scores every video against its condition's ground truth),
+``learn`` (advantages, then the learner group's update), ``sync`` (learner rank 0 → rollout
+actors, with a version). Faults: a dead rollout or reward actor is replaced and its work
+re-run (the new rollout actor loads the current weights first); a dead learner rank makes
+the whole group restart from the last checkpoint (``grpo.max_restarts`` times). Outputs under
+``out``: ``metrics.jsonl``, ``reward_curve.png``, ``checkpoints/step_<n>/`` (HF format +
+optimizer state), ``checkpoints/latest.json``, ``result.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+from ray.exceptions import RayActorError
+from tqdm import tqdm
+
+from physar_ray import storage
+from physar_ray.config import Config, ConfigError, dump
+from physar_ray.grpo.learner import LearnerGroup
+from physar_ray.grpo.reward import RewardPool
+from physar_ray.grpo.prompts import load_prompts
+from physar_ray.grpo.rollout import Prompt, Rollout, RolloutWorker
+from physar_ray.lm.sequence import VideoLayout
+from physar_ray.measure.score import VideoScore
+from physar_ray.rl.advantages import constant_groups, group_advantages
+
+log = logging.getLogger("physar.grpo")
+
+MAX_ROLLOUT_RETRIES = 3
+"""Times one rollout call may lose its actor before the step fails."""
+
+
+class LearnerFailure(RuntimeError):
+    """A learner rank died during an update or a weight push; the group restarts from the checkpoint."""
+
+
+def check_resources(cfg: Config, available: dict[str, float]) -> None:
+    """Fail before starting any actor when the cluster cannot hold them all at once."""
+    g, m = cfg.grpo, cfg.measure
+    cpus = {"rollout": g.rollout.num_workers * g.rollout.num_cpus_per_worker,
+            "learner": g.learner.num_workers * g.learner.num_cpus_per_worker,
+            "reward": m.num_actors * m.num_cpus_per_actor}
+    gpus = {"rollout": g.rollout.num_workers * g.rollout.num_gpus_per_worker,
+            "learner": g.learner.num_workers if g.learner.use_gpu else 0}
+    for kind, need, key in (("CPU", cpus, "num_cpus_per_worker"), ("GPU", gpus, "num_gpus_per_worker")):
+        total, have = sum(need.values()), available.get(kind, 0.0)
+        if total > have + 1e-9:
+            parts = ", ".join(f"{k} {v:g}" for k, v in need.items())
+            raise ConfigError(f"GRPO's actors need {total:g} {kind}s ({parts}) but the Ray cluster has {have:g}: "
+                              f"lower grpo.rollout/grpo.learner num_workers or {key}, measure.num_actors, or add nodes")
+
+
+def step_seed(seed: int, step: int) -> int:
+    """Sampling seed of one step: the same (seed, step) and weights give the same videos."""
+    return (seed * 1_000_003 + step) % 2**31
+
+
+def score_metrics(scores: list[VideoScore], prefix: str) -> dict[str, float | None]:
+    """Means over the videos of one step or evaluation; v_err over the tracked ("ok") videos only."""
+    ok = [s for s in scores if s.reason == "ok"]
+    rewards = np.array([s.reward for s in scores])
+    return {f"{prefix}/reward_mean": float(rewards.mean()), f"{prefix}/reward_std": float(rewards.std()),
+            f"{prefix}/r_vel_mean": float(np.mean([s.r_vel for s in scores])),
+            f"{prefix}/r_mass_mean": float(np.mean([s.r_mass for s in scores])),
+            f"{prefix}/v_err_mean": float(np.mean([s.v_err for s in ok])) if ok else None,
+            f"{prefix}/valid_fraction_mean": float(np.mean([s.valid_fraction for s in scores])),
+            f"{prefix}/untrackable_fraction": 1.0 - len(ok) / len(scores)}
+
+
+class GRPOController:
+    """Owns the actors and the loop; ``run_step`` does one step, ``run`` the whole schedule."""
+
+    def __init__(self, cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str) -> None:
+        self.cfg, self.model_uri, self.tokenizer_uri, self.out = cfg, model_uri, tokenizer_uri, out
+        self.grpo, self.layout = cfg.grpo, VideoLayout.from_config(cfg)
+        check_resources(cfg, ray.cluster_resources())
+        self.prompts = load_prompts(data_uri, cfg)
+        self.rewards = RewardPool(cfg.measure, cfg.data.cond_frames, storage_cfg=cfg.storage)
+        rollout = self.grpo.rollout
+        self._rollout_actor = ray.remote(num_cpus=rollout.num_cpus_per_worker,
+                                         num_gpus=rollout.num_gpus_per_worker)(RolloutWorker)
+        self.rollouts = [self._spawn_rollout() for _ in range(rollout.num_workers)]
+        self.counters = {"rollout_restarts": 0, "learner_restarts": 0}
+        self._handle: Any = None
+        self._pending: tuple[int, list] | None = None
+        self.history = self._read_history()
+        self._start_learners()
+
+    # -- actors ----------------------------------------------------------------------------
+
+    def _spawn_rollout(self) -> Any:
+        return self._rollout_actor.remote(self.model_uri, self.tokenizer_uri, self.layout, self.grpo.rollout,
+                                          self.cfg.storage)
+
+    def _start_learners(self) -> None:
+        """(Re)start the learner group from the latest checkpoint, if any, and sync its weights out."""
+        latest = storage.join(self.out, "checkpoints", "latest.json")
+        resume = storage.read_json(latest)["path"] if storage.exists(latest) else ""
+        self.learners = LearnerGroup(self.grpo, self.model_uri, self.cfg.storage, resume)
+        self.step = self.learners.step_count
+        self.history = [h for h in self.history if h.get("grpo/step", -1) < self.step]
+        if resume:
+            log.info("resumed the learners from %s at step %d", resume, self.step)
+        self._connect_sync()
+        self._pending = None
+        self.sync_weights()
+
+    def _connect_sync(self) -> None:
+        """Broadcast backends: (re)build the group of learner rank 0 and every rollout actor."""
+        backend = self.grpo.sync.backend
+        if backend == "object_store":
+            return
+        (address, port), spec = ray.get([self.learners.rank0.address.remote(), self.learners.rank0.weight_spec.remote()])
+        world = 1 + len(self.rollouts)
+        ray.get([self.learners.rank0.connect_sync.remote(backend, address, port, world)]
+                + [w.connect_sync.remote(backend, address, port, i + 1, world, spec)
+                   for i, w in enumerate(self.rollouts)])
+
+    def _replace_rollout(self, index: int) -> None:
+        log.warning("rollout actor %d died; starting a replacement with weights version %d", index, self.step)
+        self.counters["rollout_restarts"] += 1
+        self.rollouts[index] = self._spawn_rollout()
+        if self.grpo.sync.backend == "object_store":
+            ray.get(self.rollouts[index].load_weights.remote(self._handle))
+        else:
+            self._connect_sync()
+            self.sync_weights()
+
+    def sync_weights(self) -> dict[str, float]:
+        """Phase sync: learner rank 0 publishes version ``self.step``; every rollout actor loads it."""
+        start = time.perf_counter()
+        version = self.step
+        push = self.learners.rank0.push_weights.remote(version)
+        loads = [] if self.grpo.sync.backend == "object_store" else [w.load_weights.remote() for w in self.rollouts]
+        try:
+            handle, stats = ray.get(push)
+        except RayActorError as exc:
+            raise LearnerFailure(f"learner rank 0 died while pushing weights version {version}") from exc
+        if handle is not None:
+            self._handle = handle
+            loads = [w.load_weights.remote(handle) for w in self.rollouts]
+        loaded = ray.get(loads)
+        if any(v != version for v in loaded):
+            raise RuntimeError(f"rollout actors report weights versions {loaded} after syncing version {version}")
+        return {"sync/bytes": float(stats.bytes), "time/sync_s": time.perf_counter() - start}
+
+    # -- phases ----------------------------------------------------------------------------
+
+    def _launch(self, prompts: list[Prompt], n: int, seed: int) -> list[tuple[int, list[Prompt], list]]:
+        """Split the prompts evenly over the rollout actors; each call returns 1 + len(part)·n refs."""
+        parts = [p.tolist() for p in np.array_split(np.array(prompts, dtype=object), len(self.rollouts))]
+        return [(i, part, self.rollouts[i].rollout.options(num_returns=1 + len(part) * n).remote(part, n, seed))
+                for i, part in enumerate(parts) if part]
+
+    def _collect(self, launched: list, n: int, seed: int) -> tuple[list[Rollout], list[Any]]:
+        """(one Rollout per call, video refs in prompt order); a call whose actor died is re-run."""
+        rollouts, videos = [], []
+        for index, part, refs in launched:
+            for attempt in range(MAX_ROLLOUT_RETRIES + 1):
+                try:
+                    rollouts.append(ray.get(refs[0]))
+                    videos.extend(refs[1:])
+                    break
+                except RayActorError:
+                    if attempt == MAX_ROLLOUT_RETRIES:
+                        raise
+                    self._replace_rollout(index)
+                    refs = self.rollouts[index].rollout.options(num_returns=1 + len(part) * n).remote(part, n, seed)
+        return rollouts, videos
+
+    def _train_prompts(self, step: int) -> list[Prompt]:
+        rng = np.random.default_rng([self.grpo.seed, step])
+        picks = rng.choice(len(self.prompts.train), self.grpo.prompts_per_step, replace=False)
+        return [self.prompts.train[i] for i in picks]
+
+    def _launch_step(self, step: int) -> tuple[int, list]:
+        g = self.grpo.rollout.group_size
+        return step, self._launch(self._train_prompts(step), g, step_seed(self.grpo.seed, step))
+
+    def _check_versions(self, rollouts: list[Rollout], step: int) -> int:
+        versions = {r.version for r in rollouts}
+        allowed = {step, step - 1} if self.grpo.async_rollouts else {step}
+        if len(versions) != 1 or not versions <= allowed:
+            raise RuntimeError(f"step {step} sampled with weights versions {sorted(versions)}; expected one of "
+                               f"{sorted(allowed)}: a rollout actor missed a sync")
+        return versions.pop()
+
+    def run_step(self) -> dict[str, Any]:
+        """One GRPO step (phases rollout, reward, learn, sync); a learner failure rolls back to the checkpoint."""
+        while True:
+            try:
+                return self._step()
+            except LearnerFailure as exc:
+                if self.counters["learner_restarts"] >= self.grpo.max_restarts:
+                    raise
+                log.warning("a learner rank died (%s); restarting the group from the last checkpoint", exc)
+                self.counters["learner_restarts"] += 1
+                self.learners.shutdown()
+                self._start_learners()
+
+    def _step(self) -> dict[str, Any]:
+        step, g, t0 = self.step, self.grpo.rollout.group_size, time.perf_counter()
+        if self._pending is None or self._pending[0] != step:
+            self._pending = self._launch_step(step)
+        rollouts, videos = self._collect(self._pending[1], g, step_seed(self.grpo.seed, step))
+        self._pending = None
+        version = self._check_versions(rollouts, step)
+        t_rollout = time.perf_counter()
+
+        reward_job = self.rewards.submit(videos)  # phase reward (async rollouts: next step generates meanwhile)
+        if self.grpo.async_rollouts and step + 1 < self.grpo.max_steps:
+            self._pending = self._launch_step(step + 1)
+        scores = self.rewards.gather(reward_job)
+        t_reward = time.perf_counter()
+
+        rewards = torch.tensor([s.reward for s in scores], dtype=torch.float64)  # phase learn
+        advantages = group_advantages(rewards, g, self.grpo.scale_by_std)
+        batch = {"prompt_ids": np.concatenate([r.prompt_ids for r in rollouts]),
+                 "ids": np.concatenate([r.ids for r in rollouts]),
+                 "logprobs": np.concatenate([r.logprobs for r in rollouts]),
+                 "advantages": advantages.numpy().astype(np.float32)}
+        try:
+            learned = self.learners.step(batch)
+        except RayActorError as exc:
+            raise LearnerFailure(f"a learner rank died in step {step}: {exc}") from exc
+        t_learn = time.perf_counter()
+
+        self.step += 1
+        synced = self.sync_weights()  # phase sync
+        metrics = {"grpo/step": step, "grpo/weights_version": version, "grpo/staleness": step - version,
+                   **score_metrics(scores, "grpo"),
+                   "grpo/constant_groups": constant_groups(rewards, g), "grpo/videos_scored": len(scores),
+                   "grpo/advantage_abs_mean": float(advantages.abs().mean()),
+                   **{f"grpo/{k}": v for k, v in learned.items() if k != "learn_s"},
+                   "time/rollout_s": t_rollout - t0,
+                   "time/generate_s": max(r.generate_s for r in rollouts),
+                   "time/decode_s": max(r.decode_s for r in rollouts),
+                   "time/reward_s": t_reward - t_rollout, "time/learn_s": t_learn - t_reward, **synced,
+                   "time/step_s": time.perf_counter() - t0,
+                   "grpo/reward_restarts": self.rewards.restarts,
+                   **{f"grpo/{k}": v for k, v in self.counters.items()}}
+        self.history.append(metrics)
+        return metrics
+
+    def evaluate(self) -> dict[str, Any]:
+        """One sample per held-out prompt (RL range and OOD) from the current weights; v_err and rewards."""
+        metrics: dict[str, Any] = {"grpo/step": self.step, "eval/weights_version": self.step}
+        seed = step_seed(self.grpo.seed + 1, self.step)
+        for name, prompts in (("rl", self.prompts.eval_rl), ("ood", self.prompts.eval_ood)):
+            if not prompts:
+                continue
+            _, videos = self._collect(self._launch(prompts, 1, seed), 1, seed)
+            scores = self.rewards.score(videos)
+            metrics.update({k.replace("eval/", f"eval/{name}_"): v for k, v in score_metrics(scores, "eval").items()})
+        self.history.append(metrics)
+        return metrics
+
+    def checkpoint(self) -> str:
+        """Every learner rank writes its part, then latest.json points at the complete folder."""
+        path = storage.join(self.out, "checkpoints", f"step_{self.step:07d}")
+        self.learners.save(path, {"model_uri": self.model_uri, "version": self.step})
+        storage.write_json(storage.join(self.out, "checkpoints", "latest.json"), {"path": path, "step": self.step})
+        self.write_outputs()
+        return path
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def _read_history(self) -> list[dict[str, Any]]:
+        uri = storage.join(self.out, "metrics.jsonl")
+        if not storage.exists(uri):
+            return []
+        return [json.loads(line) for line in storage.read_text(uri).splitlines() if line.strip()]
+
+    def write_outputs(self) -> None:
+        """metrics.jsonl (rewritten whole: s3 has no append) and reward_curve.png."""
+        lines = "".join(json.dumps({k: _finite_or_none(v) for k, v in h.items()}, allow_nan=False) + "\n"
+                        for h in self.history)
+        storage.write_text(storage.join(self.out, "metrics.jsonl"), lines)
+        storage.write_bytes(storage.join(self.out, "reward_curve.png"), reward_curve(self.history))
+
+    def run(self) -> dict[str, Any]:
+        """Steps until grpo.max_steps or the time budget; evals, checkpoints, outputs; returns the summary."""
+        grpo, start = self.grpo, time.perf_counter()
+        if self.step == 0:
+            log.info("eval before GRPO: %s", self.evaluate())
+        bar = tqdm(total=grpo.max_steps, initial=self.step, desc="grpo", mininterval=5)
+        while self.step < grpo.max_steps:
+            metrics = self.run_step()
+            bar.update(1)
+            bar.set_postfix(reward=f"{metrics['grpo/reward_mean']:.3f}")
+            log.info("step %d: reward %.3f, kl %.4f, %.1fs", metrics["grpo/step"], metrics["grpo/reward_mean"],
+                     metrics["grpo/kl"], metrics["time/step_s"])
+            if grpo.eval_every and self.step % grpo.eval_every == 0 and self.step < grpo.max_steps:
+                self.evaluate()
+            out_of_time = grpo.time_budget_s and time.perf_counter() - start > grpo.time_budget_s
+            if self.step % grpo.checkpoint_every == 0 or out_of_time:
+                self.checkpoint()
+            if out_of_time:
+                log.warning("grpo.time_budget_s=%g spent after step %d", grpo.time_budget_s, self.step)
+                break
+        bar.close()
+        final = self.evaluate()
+        path = self.checkpoint()
+        summary = {"model": path, "steps": self.step, **summarize(self.history), **final}
+        storage.write_json(storage.join(self.out, "result.json"), summary)
+        return summary
+
+    def shutdown(self) -> None:
+        self.learners.shutdown()
+        self.rewards.shutdown()
+        for w in self.rollouts:
+            ray.kill(w)
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN: an undefined metric (no tracked video, no clipping) is written as null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def summarize(history: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean reward over the first and last 20% of steps (the tiny preset's "reward rises" check)."""
+    rewards = [h["grpo/reward_mean"] for h in history if "grpo/reward_mean" in h]
+    if not rewards:
+        return {}
+    k = max(1, math.ceil(len(rewards) / 5))
+    return {"reward_first_20pct": float(np.mean(rewards[:k])), "reward_last_20pct": float(np.mean(rewards[-k:]))}
+
+
+def reward_curve(history: list[dict[str, Any]]) -> bytes:
+    """PNG: mean step reward (± std) by step; eval v_err (RL range, OOD) on a second axis."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h for h in history if "grpo/reward_mean" in h]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    if steps:
+        x = np.array([h["grpo/step"] for h in steps])
+        y, s = np.array([h["grpo/reward_mean"] for h in steps]), np.array([h["grpo/reward_std"] for h in steps])
+        ax.plot(x, y, color="tab:blue", label="reward (mean)")
+        ax.fill_between(x, y - s, y + s, color="tab:blue", alpha=0.15)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("reward R = R_vel + R_mass")
+    evals = [h for h in history if "eval/weights_version" in h]
+    if evals:
+        ax2 = ax.twinx()
+        for name, colour in (("rl", "tab:green"), ("ood", "tab:red")):
+            pts = [(h["grpo/step"], h.get(f"eval/{name}_v_err_mean")) for h in evals]
+            pts = [(a, b) for a, b in pts if b is not None]
+            if pts:
+                ax2.plot(*zip(*pts), "o--", color=colour, label=f"eval {name} v_err")
+        ax2.set_ylabel("v_err (units/s)")
+        ax2.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def run_grpo(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str) -> dict[str, Any]:
+    """`physar grpo`: config.resolved.yaml beside the outputs, then the whole run (resuming if possible)."""
+    from physar_ray.ray_runtime import ensure_ray
+
+    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
+    storage.write_text(storage.join(out, "config.resolved.yaml"), dump(cfg))
+    ensure_ray(cfg.run)
+    controller = GRPOController(cfg, model_uri, tokenizer_uri, data_uri, out)
+    try:
+        return controller.run()
+    finally:
+        controller.shutdown()

@@ -1,0 +1,303 @@
+"""Learner ranks: GRPO policy updates with a frozen reference, on the SFT step backends (SPEC §6).
+
+``LearnerWorker`` is a plain class (one rank; a unit test runs it in process with a one-rank
+gloo group); ``LearnerGroup`` makes N of them Ray actors joined by torch.distributed (gloo on
+CPU, NCCL on GPU). The policy is wrapped in :class:`PolicyLoss`, a module whose forward
+returns the GRPO loss, so the SFT backends (DeepSpeed ZeRO or DDP: accumulation, clipping,
+AdamW, warm-up + cosine) train it unchanged.
+
+Phases of ``step``: score the batch with the current policy (old log-probs, so the first
+update is exactly on-policy, ratio 1) and with the reference; then μ passes of micro-batches,
+each pass one optimizer step.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+
+from physar_ray import storage
+from physar_ray.config import GRPOConfig, SamplingConfig, SFTConfig, StorageConfig
+from physar_ray.grpo.weight_sync import CollectiveSync, ObjectStoreSync, Spec, SyncStats, WeightSync, weight_spec
+from physar_ray.lm.sampling import chosen_logprobs, filtered_logits, visual_logits
+from physar_ray.lm.vocab import VisualVocab
+from physar_ray.rl.losses import grpo_loss
+
+REF_LOGP_FLOOR = -30.0
+"""The reference's log-probs are clamped here: a token outside π_ref's top-k/top-p support has
+log-prob −inf there and an infinite k3 KL; at the floor its KL gradient still pushes π_θ away."""
+TRAINER_STATE = "trainer.json"
+COLLECTIVE_TIMEOUT = timedelta(minutes=5)
+"""How long a rank waits in a collective for a peer (a dead peer fails the step after this at most)."""
+LOSS_METRICS = ("loss", "policy_loss", "kl", "clip_fraction", "entropy", "masked_fraction")
+"""Per-micro-batch diagnostics of PolicyLoss, averaged over a step."""
+
+
+def sequence_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, num_new: int, vocab: VisualVocab,
+                      sampling: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """input_ids [B, P + G] → (log π(generated) [B, G] on the sampler's support, logits [B, G, C]).
+
+    The logits at position i predict token i + 1, so the G generated tokens are scored by the
+    G positions before them (``logits_to_keep`` spares the full-vocabulary logits of the prompt).
+    """
+    logits = model(input_ids=input_ids, logits_to_keep=num_new + 1).logits[:, :-1]
+    return chosen_logprobs(logits, input_ids[:, -num_new:], vocab, sampling), visual_logits(logits, vocab)
+
+
+def sampling_entropy(logits: torch.Tensor, sampling: SamplingConfig) -> torch.Tensor:
+    """Mean entropy (nats) of the restricted sampling distribution; logits [B, G, C] over the codes."""
+    logp = torch.log_softmax(filtered_logits(logits.detach(), sampling), dim=-1)
+    return -(logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1).mean()
+
+
+class PolicyLoss(torch.nn.Module):
+    """The HF policy whose forward returns the GRPO loss (``.loss``), as the SFT backends expect.
+
+    The last micro-batch's diagnostics stay in ``self.last`` (the backends return only the loss).
+    """
+
+    def __init__(self, policy: torch.nn.Module, vocab: VisualVocab, sampling: SamplingConfig, cfg: GRPOConfig) -> None:
+        super().__init__()
+        self.policy, self.vocab, self.sampling, self.cfg = policy, vocab, sampling, cfg
+        self.last: dict[str, float] = {}
+
+    def forward(self, input_ids: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor,
+                advantages: torch.Tensor) -> SimpleNamespace:
+        logp, logits = sequence_logprobs(self.policy, input_ids, old_logp.shape[1], self.vocab, self.sampling)
+        # A token outside the current or the old policy's support (log-prob −inf: sampled by stale
+        # weights, or a top-p tie) has ratio 0 or NaN; it leaves the loss instead of poisoning it.
+        mask = torch.isfinite(logp.detach()) & torch.isfinite(old_logp)
+        logp, old_logp = logp.masked_fill(~mask, 0.0), old_logp.masked_fill(~mask, 0.0)
+        ref_logp = ref_logp.clamp(min=REF_LOGP_FLOOR).masked_fill(~mask, 0.0)
+        beta = self.cfg.kl.beta
+        out = grpo_loss(logp, old_logp, ref_logp if beta > 0 else None, advantages, mask,
+                        self.cfg.learner.clip_eps, beta, self.cfg.kl.estimator)
+        ratio = torch.exp(logp.detach() - old_logp)[mask]
+        self.last = {"loss": float(out.total.detach()), "policy_loss": float(out.policy), "kl": float(out.kl),
+                     "clip_fraction": float(out.clip_fraction), "entropy": float(sampling_entropy(logits, self.sampling)),
+                     "masked_fraction": 1.0 - float(mask.float().mean()),
+                     "ratio_min": float(ratio.min()) if ratio.numel() else 1.0,
+                     "ratio_max": float(ratio.max()) if ratio.numel() else 1.0}
+        return SimpleNamespace(loss=out.total)
+
+
+def step_config(cfg: GRPOConfig) -> SFTConfig:
+    """The learner settings in the SFT backends' terms (DDPBackend, deepspeed_config read these fields)."""
+    learner = cfg.learner
+    share = cfg.batch_size // learner.num_workers
+    return SFTConfig(lr=learner.lr, betas=learner.betas, eps=learner.eps, weight_decay=learner.weight_decay,
+                     grad_clip=learner.grad_clip, warmup_steps=learner.warmup_steps, max_steps=cfg.optimizer_steps,
+                     batch_size=learner.micro_batch_size, grad_accum=share // learner.micro_batch_size,
+                     backend=learner.backend, zero_stage=learner.zero_stage, precision=learner.precision,
+                     num_workers=learner.num_workers, use_gpu=learner.use_gpu)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def node_address() -> str:
+    import ray
+
+    return ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"
+
+
+def upload_folder(folder: Path, uri: str) -> None:
+    """Every file under a local folder to ``uri`` (local or s3://), keeping relative paths."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        storage.write_bytes(storage.join(uri, str(path.relative_to(folder))), path.read_bytes())
+
+
+class LearnerWorker:
+    """One data-parallel rank: policy + optimizer behind an SFT backend, and the frozen reference."""
+
+    def __init__(self, rank: int, world_size: int, model_uri: str, cfg: GRPOConfig,
+                 storage_cfg: StorageConfig | None = None) -> None:
+        if storage_cfg is not None:
+            storage.configure(storage_cfg.s3_endpoint, storage_cfg.s3_region)
+        self.rank, self.world_size, self.model_uri, self.cfg = rank, world_size, model_uri, cfg
+        torch.set_num_threads(max(1, int(cfg.learner.num_cpus_per_worker)))  # more threads than reserved CPUs thrash
+        self.sync: WeightSync | None = None
+
+    def address(self) -> tuple[str, int]:
+        """(node address, a free port) for rank 0 to host a process group on."""
+        return node_address(), free_port()
+
+    def setup(self, address: str, port: int, resume_uri: str = "") -> int:
+        """Join the learners' process group, load policy and reference, resume; returns the step."""
+        import torch.distributed as dist
+
+        from physar_ray.lm.model import load_pretrained, local_folder
+        from physar_ray.train.sft import BACKENDS, param_groups, warmup_cosine
+
+        learner = self.cfg.learner
+        self.device = torch.device("cuda" if learner.use_gpu else "cpu")
+        os.environ.update(LOCAL_RANK="0", RANK=str(self.rank), WORLD_SIZE=str(self.world_size),
+                          MASTER_ADDR=address, MASTER_PORT=str(port))  # DeepSpeed reads these
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if learner.use_gpu else "gloo", init_method=f"tcp://{address}:{port}",
+                                    rank=self.rank, world_size=self.world_size, timeout=COLLECTIVE_TIMEOUT)
+        policy, _ = load_pretrained(self.model_uri)
+        self.vocab = VisualVocab.from_model_config(policy.config, where=self.model_uri)
+        self.reference = None  # β = 0: no KL term, no reference copy
+        if self.cfg.kl.beta > 0:
+            self.reference = copy.deepcopy(policy).eval().requires_grad_(False)
+            self.reference.to(self.device if learner.reference == "same" else torch.device("cpu"))
+        self.module = PolicyLoss(policy.to(self.device).train(), self.vocab, self.cfg.rollout.sampling, self.cfg)
+        train_cfg = step_config(self.cfg)
+        optimizer = torch.optim.AdamW(param_groups(self.module, train_cfg.weight_decay), lr=train_cfg.lr,
+                                      betas=train_cfg.betas, eps=train_cfg.eps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: warmup_cosine(s, train_cfg.warmup_steps, train_cfg.max_steps))
+        self.backend = BACKENDS[learner.backend](self.module, optimizer, scheduler, train_cfg, self.world_size)
+        self.step_count = 0
+        if resume_uri:
+            with local_folder(resume_uri) as folder:
+                self.backend.load(folder)
+                self.step_count = int(json.loads((folder / TRAINER_STATE).read_text())["step"])
+        return self.step_count
+
+    @property
+    def policy(self) -> torch.nn.Module:
+        return self.backend.module.policy
+
+    def _score(self, model: torch.nn.Module, ids: torch.Tensor, num_new: int) -> torch.Tensor:
+        device = next(model.parameters()).device
+        size = self.cfg.learner.micro_batch_size
+        bf16 = self.cfg.learner.dtype_name == "bf16" and device.type == "cuda"  # as DDPBackend's autocast
+        with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=bf16):
+            parts = [sequence_logprobs(model, part.to(device), num_new, self.vocab, self.cfg.rollout.sampling)[0]
+                     for part in ids.split(size)]
+        return torch.cat(parts).to(self.device)
+
+    def step(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
+        """One GRPO update on this rank's share: prompt_ids [n, P], ids [n, G], logprobs [n, G], advantages [n]."""
+        start = time.perf_counter()
+        ids = torch.as_tensor(np.concatenate([batch["prompt_ids"], batch["ids"]], axis=1), dtype=torch.long)
+        num_new = batch["ids"].shape[1]
+        old_logp = self._score(self.policy, ids, num_new)  # phase: old and reference log-probs
+        ref_logp = old_logp if self.reference is None else self._score(self.reference, ids, num_new)
+        advantages = torch.as_tensor(batch["advantages"], dtype=torch.float32, device=self.device)
+        sampler = torch.as_tensor(batch["logprobs"], device=self.device)
+        finite = torch.isfinite(old_logp)
+        mismatch = float((old_logp - sampler)[finite].abs().mean()) if finite.any() else float("nan")
+        ids = ids.to(self.device)
+        size, micro = self.cfg.learner.micro_batch_size, 0
+        sums = dict.fromkeys(LOSS_METRICS, 0.0)
+        ratio_min, ratio_max = float("inf"), float("-inf")
+        for update in range(self.cfg.learner.updates_per_batch):  # phase: μ optimizer steps over micro-batches
+            for i in range(0, ids.shape[0], size):
+                part = slice(i, i + size)
+                self.backend.micro_step({"input_ids": ids[part], "old_logp": old_logp[part],
+                                         "ref_logp": ref_logp[part], "advantages": advantages[part]})
+                last, micro = self.module.last, micro + 1
+                for key in LOSS_METRICS:
+                    sums[key] += last[key]
+                if update == 0:  # before the first optimizer step: the on-policy ratio (exactly 1)
+                    ratio_min, ratio_max = min(ratio_min, last["ratio_min"]), max(ratio_max, last["ratio_max"])
+        self.step_count += 1
+        return {**{k: v / micro for k, v in sums.items()}, "ratio_min": ratio_min, "ratio_max": ratio_max,
+                "grad_norm": self.backend.grad_norm(), "lr": self.backend.lr(), "logprob_mismatch": mismatch,
+                "learn_s": time.perf_counter() - start}
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The policy's full HF state dict on CPU (what the rollout workers load)."""
+        return {k: v.detach().cpu() for k, v in self.policy.state_dict().items()}
+
+    def weight_spec(self) -> Spec:
+        return weight_spec(self.policy.state_dict())
+
+    def connect_sync(self, backend: str, address: str, port: int, world_size: int) -> None:
+        """Rank 0 hosts the broadcast group to the rollout workers (a group of its own)."""
+        self.sync = CollectiveSync(backend, address, port, 0, world_size, self.weight_spec(), self.device)
+        self.sync.connect()
+
+    def push_weights(self, version: int) -> tuple[WeightSync | None, SyncStats]:
+        """Publish the policy as ``version``: (the ObjectStoreSync to hand to workers, or None; stats)."""
+        if self.sync is None:
+            self.sync = ObjectStoreSync()
+        stats = self.sync.push(self.policy.state_dict(), version)
+        return (self.sync if isinstance(self.sync, ObjectStoreSync) else None), stats
+
+    def save(self, uri: str, state: dict[str, Any]) -> None:
+        """Checkpoint to ``uri``: HF weights + trainer.json from rank 0, the backend's state from every rank."""
+        from physar_ray.lm.model import save_pretrained
+
+        with tempfile.TemporaryDirectory(prefix="physar-grpo-ckpt-") as tmp:
+            folder = Path(tmp)
+            self.backend.save(folder)
+            if self.rank == 0:
+                save_pretrained(self.policy, None, folder)
+                (folder / TRAINER_STATE).write_text(json.dumps({**state, "step": self.step_count}))
+            upload_folder(folder, uri)
+
+
+def get_all(refs: list[Any]) -> list[Any]:
+    """ray.get of every rank's result, raising as soon as one rank fails: its peers would
+    otherwise block in a collective until the process-group timeout."""
+    import ray
+
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        ray.get(done[0])
+    return ray.get(refs)
+
+
+class LearnerGroup:
+    """``grpo.learner.num_workers`` LearnerWorker actors in one torch.distributed group."""
+
+    def __init__(self, cfg: GRPOConfig, model_uri: str, storage_cfg: StorageConfig | None = None,
+                 resume_uri: str = "") -> None:
+        import ray
+
+        learner = cfg.learner
+        actor = ray.remote(num_cpus=learner.num_cpus_per_worker, num_gpus=1 if learner.use_gpu else 0)(LearnerWorker)
+        n = learner.num_workers
+        self.workers = [actor.remote(rank, n, model_uri, cfg, storage_cfg) for rank in range(n)]
+        address, port = ray.get(self.workers[0].address.remote())
+        steps = ray.get([w.setup.remote(address, port, resume_uri) for w in self.workers])
+        self.step_count = steps[0]
+
+    @property
+    def rank0(self) -> Any:
+        return self.workers[0]
+
+    def step(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
+        """Split the batch evenly over the ranks, update, average the ranks' metrics."""
+        import ray
+
+        n = len(self.workers)
+        shares = [{k: np.array_split(v, n)[r] for k, v in batch.items()} for r in range(n)]
+        results = get_all([w.step.remote(s) for w, s in zip(self.workers, shares)])
+        self.step_count += 1
+        merged = {k: float(np.mean([r[k] for r in results])) for k in results[0]}
+        merged["ratio_min"] = min(r["ratio_min"] for r in results)
+        merged["ratio_max"] = max(r["ratio_max"] for r in results)
+        return merged
+
+    def save(self, uri: str, state: dict[str, Any]) -> None:
+        import ray
+
+        get_all([w.save.remote(uri, state) for w in self.workers])
+
+    def shutdown(self) -> None:
+        import ray
+
+        for w in self.workers:
+            ray.kill(w)
+        self.workers = []
+

@@ -1,0 +1,145 @@
+"""Rollout workers: condition frames → g videos each, as tokens, log-probs and decoded frames (SPEC §6).
+
+A ``RolloutWorker`` holds the generation engine (``TorchEngine`` on CPU, ``VLLMEngine`` on GPU)
+and the DDT tokenizer. ``rollout`` encodes each prompt's condition frames, samples g
+continuations per prompt, decodes every video to frames and returns one small
+:class:`Rollout` (tokens, log-probs, weights version, timings) followed by one
+``(frames, states)`` tuple per video. Called as a Ray actor with ``num_returns = 1 + videos``
+each tuple becomes its own ObjectRef owned by the caller, so frames go from this worker to
+the reward actors through the object store and never through the driver.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from physar_ray import storage
+from physar_ray.config import RolloutConfig, StorageConfig
+from physar_ray.grpo.weight_sync import CollectiveSync, Spec, WeightSync
+from physar_ray.lm.sequence import VideoLayout, full_video, generated_codes, prompt_ids
+from physar_ray.lm.vocab import VisualVocab
+from physar_ray.records import States
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One GRPO condition: its first frames and the simulator's ground truth of the whole video."""
+
+    cond_frames: np.ndarray
+    """[cond, H, W, 3] uint8: the frames the model continues."""
+    states: States
+    """Ground truth of all T frames; the reward actors score every sample of this prompt against it."""
+    key: str
+    """scenario/split/index, for logs."""
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """What the learner needs from one rollout call; N = prompts × n rows, prompt-major."""
+
+    prompt_ids: np.ndarray
+    """[N, P] LM ids of each row's prompt (prefix + condition codes)."""
+    ids: np.ndarray
+    """[N, G] generated LM ids (visual codes only)."""
+    logprobs: np.ndarray
+    """[N, G] the sampler's log-probabilities of ``ids`` (diagnostics; the learner recomputes its own)."""
+    version: int
+    """Weights version that sampled every row."""
+    generate_s: float
+    decode_s: float
+
+
+def load_tokenizer(uri: str, device: torch.device) -> Any:
+    """A DDTokenizer from a local folder or an s3:// prefix (copied to a temporary folder first)."""
+    import tempfile
+    from pathlib import Path
+
+    from physar_ray.tokenizer.ddt import DDTokenizer
+
+    if not storage.is_s3(uri):
+        return DDTokenizer.load(uri, device=device)
+    root = uri.rstrip("/")
+    with tempfile.TemporaryDirectory(prefix="physar-ddt-") as tmp:
+        for f in storage.list_files(root, suffix=""):
+            target = Path(tmp) / f[len(root) + 1:]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(storage.read_bytes(f))
+        return DDTokenizer.load(tmp, device=device)
+
+
+def _engine(model_uri: str, layout: VideoLayout, cfg: RolloutConfig, device: torch.device) -> tuple[Any, VisualVocab]:
+    from physar_ray.lm.model import load_pretrained, local_folder
+
+    if cfg.engine == "vllm":
+        from physar_ray.lm.engine_vllm import VLLMEngine
+
+        with local_folder(model_uri) as path:  # vLLM reads every weight at start, so the copy may go after
+            engine = VLLMEngine(str(path), layout.target_codes, cfg.gpu_memory_utilization)
+        return engine, engine.vocab
+    from physar_ray.lm.engine import TorchEngine
+
+    model, _ = load_pretrained(model_uri)
+    vocab = VisualVocab.from_model_config(model.config, where=model_uri)
+    return TorchEngine(model.to(device), vocab, layout.target_codes), vocab
+
+
+class RolloutWorker:
+    """The policy's inference copy plus the DDT tokenizer; plain class, a Ray actor in GRPO."""
+
+    def __init__(self, model_uri: str, tokenizer_uri: str, layout: VideoLayout, cfg: RolloutConfig,
+                 storage_cfg: StorageConfig | None = None) -> None:
+        if storage_cfg is not None:
+            storage.configure(storage_cfg.s3_endpoint, storage_cfg.s3_region)
+        torch.set_num_threads(max(1, int(cfg.num_cpus_per_worker)))  # more threads than reserved CPUs thrash
+        use_gpu = cfg.num_gpus_per_worker > 0 and torch.cuda.is_available()
+        self.device = torch.device("cuda" if use_gpu else "cpu")
+        self.layout, self.cfg = layout, cfg
+        self.tokenizer = load_tokenizer(tokenizer_uri, self.device)
+        self.engine, self.vocab = _engine(model_uri, layout, cfg, self.device)
+        self.vocab.check_codebook(self.tokenizer.cfg.codebook_size)
+        self._sync: CollectiveSync | None = None
+
+    @property
+    def version(self) -> int:
+        return self.engine.version
+
+    def rollout(self, prompts: list[Prompt], n: int, seed: int) -> tuple[Any, ...]:
+        """(Rollout, (frames [T, H, W, 3] uint8, states) per video): n samples per prompt, prompt-major."""
+        cond = np.stack([p.cond_frames[: self.layout.cond_frames] for p in prompts])
+        codes = self.tokenizer.encode(cond)  # [B, cond, K]
+        prompt = prompt_ids(codes, self.layout, self.vocab)
+        start = time.perf_counter()
+        ids, logprobs = self.engine.generate(prompt, n, self.cfg.sampling, seed)
+        generated = time.perf_counter()
+        videos = full_video(np.repeat(codes, n, axis=0), generated_codes(ids, self.layout, self.vocab), self.layout)
+        frames = self.tokenizer.decode(videos, seed=seed)
+        decoded = time.perf_counter()
+        rollout = Rollout(np.repeat(prompt, n, axis=0), ids, logprobs, self.engine.version,
+                          generated - start, decoded - generated)
+        return (rollout, *[(frames[i], prompts[i // n].states) for i in range(len(ids))])
+
+    def load_weights(self, sync: WeightSync | None = None) -> int:
+        """Pull the latest weights from ``sync`` (object store), or from this worker's broadcast group."""
+        source = sync if sync is not None else self._sync
+        if source is None:
+            raise RuntimeError("load_weights needs a WeightSync, or connect_sync() first for a broadcast backend")
+        state, version = source.pull()
+        self.engine.load_weights(state, version)
+        return version
+
+    def connect_sync(self, backend: str, address: str, port: int, rank: int, world_size: int, spec: Spec) -> None:
+        """Join the learner's broadcast group as ``rank`` (1..n)."""
+        if self.cfg.engine == "vllm":
+            raise NotImplementedError("broadcast sync into vLLM runs through weight_sync.VLLMWeightReceiver, "
+                                      "which VLLMEngine must load as its worker_extension_cls")
+        self._sync = CollectiveSync(backend, address, port, rank, world_size, spec, self.device)
+        self._sync.connect()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The torch engine's weights on CPU (tests compare them with the learner's)."""
+        return {k: v.detach().cpu() for k, v in self.engine.model.state_dict().items()}

@@ -1,0 +1,182 @@
+"""Learner → rollout weight transfer behind one small interface, with a version on every copy.
+
+``WeightSync.push(state, version)`` runs on learner rank 0, ``pull()`` on each rollout worker;
+the version travels with the weights, so a rollout records exactly which learner step produced
+the policy it sampled from and never mixes two.
+
+Backends (``grpo.sync.backend``):
+
+- ``object_store``: ``ray.put`` once on the learner; the small ``ObjectStoreSync`` (holding only
+  the ObjectRef) goes to every rollout worker, which reads the same object (zero-copy on one node).
+- ``nccl`` / ``gloo``: a broadcast group of learner rank 0 (rank 0) and the rollout workers (ranks
+  1..n) built from a TCPStore, separate from the learners' own process group, as OpenRLHF does.
+  The state travels as one flat buffer per dtype, in the sender's name order, so a step costs
+  one broadcast per dtype. gloo runs the same code on CPU (tests, benchmarks); nccl is the GPU
+  path. On vLLM the receiving end must live in vLLM's worker process: ``VLLMWeightReceiver`` is
+  that worker extension (vLLM's ``worker_extension_cls`` + ``collective_rpc``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+import torch
+
+SYNC_TIMEOUT = timedelta(minutes=10)
+"""How long a broadcast waits for every rank before it fails (a rank died mid-sync)."""
+
+
+@dataclass(frozen=True)
+class SyncStats:
+    """What one push cost: the step log records it as sync/bytes and time/sync_s."""
+
+    version: int
+    bytes: int
+    seconds: float
+
+
+class WeightSync(Protocol):
+    """One direction, one sender: learner rank 0 pushes, rollout workers pull."""
+
+    def push(self, state: dict[str, torch.Tensor], version: int) -> SyncStats:
+        """Publish ``state`` (a full HF state dict) as weights version ``version``."""
+        ...
+
+    def pull(self) -> tuple[dict[str, torch.Tensor], int]:
+        """The latest pushed (state, version)."""
+        ...
+
+
+def state_bytes(state: dict[str, torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in state.values())
+
+
+class ObjectStoreSync:
+    """Weights through Ray's object store: one ``ray.put`` per version, read by every worker.
+
+    The object is owned by the process that pushed it (learner rank 0), so it never passes
+    through the driver; this small object, which carries only the ref, does.
+    """
+
+    def __init__(self) -> None:
+        self._ref: Any = None
+        self.version = -1
+
+    def push(self, state: dict[str, torch.Tensor], version: int) -> SyncStats:
+        import ray
+
+        start = time.perf_counter()
+        cpu = {name: t.detach().to("cpu").contiguous() for name, t in state.items()}
+        self._ref, self.version = ray.put(cpu), version
+        return SyncStats(version, state_bytes(cpu), time.perf_counter() - start)
+
+    def pull(self) -> tuple[dict[str, torch.Tensor], int]:
+        import ray
+
+        if self._ref is None:
+            raise RuntimeError("no weights pushed yet: the learner must push(state, version) before a worker pulls")
+        return ray.get(self._ref), self.version
+
+
+Spec = list[tuple[str, tuple[int, ...], str]]
+"""(name, shape, dtype name) of every tensor, in the order the sender flattens them."""
+
+
+def weight_spec(state: dict[str, torch.Tensor]) -> Spec:
+    return [(name, tuple(t.shape), str(t.dtype).removeprefix("torch.")) for name, t in state.items()]
+
+
+def _by_dtype(spec: Spec) -> dict[str, list[tuple[str, tuple[int, ...]]]]:
+    groups: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+    for name, shape, dtype in spec:
+        groups.setdefault(dtype, []).append((name, shape))
+    return groups
+
+
+def make_process_group(backend: str, store: Any, rank: int, world_size: int) -> Any:
+    """A standalone process group over ``store`` that leaves the default group alone."""
+    import torch.distributed as dist
+
+    if backend == "gloo":
+        return dist.ProcessGroupGloo(store, rank, world_size, SYNC_TIMEOUT)
+    if backend == "nccl":
+        options = dist.ProcessGroupNCCL.Options()
+        options._timeout = SYNC_TIMEOUT
+        return dist.ProcessGroupNCCL(store, rank, world_size, options)
+    raise ValueError(f"broadcast backend {backend!r}: allowed are gloo (CPU) and nccl (GPU)")
+
+
+class CollectiveSync:
+    """Broadcast from rank 0 (learner) to ranks 1..world_size−1 (rollout workers).
+
+    Every member builds one with the same address, port and spec, then all call ``connect``
+    at the same time (it blocks until the group is complete), then each push on rank 0 must
+    meet one pull on every other rank.
+    """
+
+    def __init__(self, backend: str, address: str, port: int, rank: int, world_size: int, spec: Spec,
+                 device: str | torch.device = "cpu") -> None:
+        if world_size < 2:
+            raise ValueError(f"a broadcast group needs the learner and at least one rollout worker, got world_size={world_size}")
+        self.backend, self.address, self.port = backend, address, port
+        self.rank, self.world_size, self.spec, self.device = rank, world_size, spec, torch.device(device)
+        self._group: Any = None
+
+    def connect(self) -> None:
+        import torch.distributed as dist
+
+        store = dist.TCPStore(self.address, self.port, self.world_size, is_master=self.rank == 0,
+                              timeout=SYNC_TIMEOUT)
+        self._group = make_process_group(self.backend, store, self.rank, self.world_size)
+
+    def _broadcast(self, tensor: torch.Tensor) -> None:
+        if self._group is None:
+            raise RuntimeError("CollectiveSync.connect() must run on every member before the first push/pull")
+        self._group.broadcast(tensor, 0).wait()
+
+    def push(self, state: dict[str, torch.Tensor], version: int) -> SyncStats:
+        start = time.perf_counter()
+        self._broadcast(torch.tensor([version], dtype=torch.int64, device=self.device))
+        sent = 0
+        for dtype, entries in _by_dtype(self.spec).items():
+            flat = torch.cat([state[name].detach().to(self.device).reshape(-1) for name, _ in entries])
+            self._broadcast(flat)
+            sent += flat.numel() * flat.element_size()
+        return SyncStats(version, sent, time.perf_counter() - start)
+
+    def pull(self) -> tuple[dict[str, torch.Tensor], int]:
+        version = torch.zeros(1, dtype=torch.int64, device=self.device)
+        self._broadcast(version)
+        state: dict[str, torch.Tensor] = {}
+        for dtype, entries in _by_dtype(self.spec).items():
+            sizes = [int(torch.Size(shape).numel()) for _, shape in entries]
+            flat = torch.empty(sum(sizes), dtype=getattr(torch, dtype), device=self.device)
+            self._broadcast(flat)
+            for (name, shape), part in zip(entries, flat.split(sizes)):
+                state[name] = part.view(shape)
+        return state, int(version.item())
+
+    def close(self) -> None:
+        self._group = None
+
+
+class VLLMWeightReceiver:
+    """vLLM worker extension: the receiving end of a CollectiveSync inside vLLM's GPU worker.
+
+    Pass ``worker_extension_cls="physar_ray.grpo.weight_sync.VLLMWeightReceiver"`` to ``vllm.LLM``;
+    the rollout worker then calls ``llm.collective_rpc("init_weight_sync", args=...)`` once and
+    ``llm.collective_rpc("receive_weights")`` for every version. vLLM mixes this class into its
+    worker, which provides ``self.device`` and ``self.model_runner``. Not exercised on CPU.
+    """
+
+    def init_weight_sync(self, address: str, port: int, rank: int, world_size: int, spec: Spec) -> None:
+        self.physar_sync = CollectiveSync("nccl", address, port, rank, world_size, spec, self.device)
+        self.physar_sync.connect()
+
+    def receive_weights(self) -> int:
+        state, version = self.physar_sync.pull()
+        self.model_runner.model.load_weights(weights=list(state.items()))
+        return version

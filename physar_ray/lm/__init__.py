@@ -1,0 +1,1 @@
+"""The language model that writes visual tokens: vocabulary, sequences, sampling, engines (SPEC §5)."""

@@ -1,0 +1,152 @@
+"""Causal LMs for video tokens: built from scratch, loaded from a local or s3:// folder, saved.
+
+Nothing here downloads from a model hub: a pretrained model is a folder in HF format
+(``config.json`` + safetensors, optionally tokenizer files) on disk or under an s3:// prefix,
+which is copied to a temporary folder first.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from physar_ray import storage
+from physar_ray.config import SFTConfig
+from physar_ray.lm.sequence import VideoLayout, check_context
+from physar_ray.lm.vocab import CONFIG_KEY, VisualVocab, extend_vocabulary, plan_vocab, scratch_vocab
+
+
+def _llama(vocab_size: int, cfg: SFTConfig, max_positions: int) -> Any:
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=vocab_size, hidden_size=cfg.hidden_size, intermediate_size=4 * cfg.hidden_size,
+                       num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
+                       num_key_value_heads=cfg.num_heads, max_position_embeddings=max_positions,
+                       bos_token_id=None, eos_token_id=None, pad_token_id=None)
+
+
+def _qwen2(vocab_size: int, cfg: SFTConfig, max_positions: int) -> Any:
+    from transformers import Qwen2Config
+
+    return Qwen2Config(vocab_size=vocab_size, hidden_size=cfg.hidden_size, intermediate_size=4 * cfg.hidden_size,
+                       num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
+                       num_key_value_heads=cfg.num_heads, max_position_embeddings=max_positions,
+                       bos_token_id=None, eos_token_id=None, pad_token_id=None)
+
+
+def _gpt2(vocab_size: int, cfg: SFTConfig, max_positions: int) -> Any:
+    from transformers import GPT2Config
+
+    return GPT2Config(vocab_size=vocab_size, n_embd=cfg.hidden_size, n_layer=cfg.num_layers, n_head=cfg.num_heads,
+                      n_positions=max_positions, bos_token_id=None, eos_token_id=None)
+
+
+SCRATCH_CONFIGS = {"llama": _llama, "qwen2": _qwen2, "gpt2": _gpt2}
+
+
+def build_scratch_model(cfg: SFTConfig, num_codes: int, max_positions: int) -> tuple[torch.nn.Module, VisualVocab]:
+    """A randomly initialised ``cfg.arch`` model whose vocabulary is only the visual codes + <|video_start|>."""
+    from transformers import AutoModelForCausalLM
+
+    vocab = scratch_vocab(num_codes)
+    torch.manual_seed(cfg.seed)
+    model = AutoModelForCausalLM.from_config(SCRATCH_CONFIGS[cfg.arch](vocab.vocab_size, cfg, max_positions))
+    setattr(model.config, CONFIG_KEY, vocab.to_dict())
+    return model, vocab
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+@contextmanager
+def local_folder(uri: str, weights: bool = True) -> Iterator[Path]:
+    """A local path for ``uri``: the folder itself, or an s3:// prefix copied to a temporary folder
+    (without the weight files when ``weights`` is false: config and tokenizer only)."""
+    if not storage.is_s3(uri):
+        path = Path(uri)
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"{uri} is not a HF model folder: it has no config.json")
+        yield path
+        return
+    root = uri.rstrip("/")
+    files = storage.list_files(root, suffix="")
+    if f"{root}/config.json" not in files:
+        raise FileNotFoundError(f"{uri} is not a HF model folder: it has no config.json")
+    with tempfile.TemporaryDirectory(prefix="physar-lm-") as tmp:
+        for f in files:
+            if not weights and f.endswith(WEIGHT_SUFFIXES):
+                continue
+            target = Path(tmp) / f[len(root) + 1:]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(storage.read_bytes(f))
+        yield Path(tmp)
+
+
+def _tokenizer(path: Path) -> Any:
+    """The folder's HF tokenizer, or None when it has no tokenizer files."""
+    from transformers import AutoTokenizer
+
+    if any((path / n).exists() for n in ("tokenizer.json", "tokenizer_config.json")):
+        return AutoTokenizer.from_pretrained(path)
+    return None
+
+
+def load_pretrained(uri: str, dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, Any]:
+    """(model, tokenizer or None) from a HF folder, local or s3://; the tokenizer only if files exist."""
+    from transformers import AutoModelForCausalLM
+
+    with local_folder(uri) as path:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        tokenizer = _tokenizer(path)
+    return model, tokenizer
+
+
+def save_pretrained(model: torch.nn.Module, tokenizer: Any, path: str | Path) -> None:
+    """HF format: config.json (with physar_visual) + model.safetensors (+ tokenizer files)."""
+    model.save_pretrained(path, safe_serialization=True)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(path)
+
+
+def video_vocab(cfg: SFTConfig, layout: VideoLayout) -> VisualVocab:
+    """The vocabulary :func:`video_lm` will give the model, read without loading any weights.
+
+    The Ray driver needs it to build LM sequences in Ray Data before the workers load the model.
+    """
+    if not cfg.model_path:
+        return scratch_vocab(layout.codebook_size)
+    from transformers import AutoConfig
+
+    with local_folder(cfg.model_path, weights=False) as path:
+        config = AutoConfig.from_pretrained(path)
+        if getattr(config, CONFIG_KEY, None):
+            return VisualVocab.from_model_config(config, where=cfg.model_path)
+        tokenizer = _tokenizer(path)
+    return plan_vocab(layout.codebook_size, config.vocab_size, tokenizer)
+
+
+def video_lm(cfg: SFTConfig, layout: VideoLayout) -> tuple[torch.nn.Module, Any, VisualVocab]:
+    """(model, tokenizer or None, vocab) ready for SFT on ``layout`` videos.
+
+    ``cfg.model_path`` set: a pretrained LM, extended with the visual codes unless it already
+    has them (a previous SFT checkpoint); empty: a from-scratch ``cfg.arch`` model. Either way the
+    codebook size and the context window are checked against the layout.
+    """
+    if cfg.model_path:
+        model, tokenizer = load_pretrained(cfg.model_path)
+        if getattr(model.config, CONFIG_KEY, None):
+            vocab = VisualVocab.from_model_config(model.config, where=cfg.model_path)
+        else:
+            vocab = extend_vocabulary(model, layout.codebook_size, tokenizer)
+    else:
+        tokenizer = None
+        max_positions = layout.sequence_length(scratch_vocab(layout.codebook_size))
+        model, vocab = build_scratch_model(cfg, layout.codebook_size, max_positions)
+    vocab.check_codebook(layout.codebook_size)
+    check_context(layout, vocab, model.config.max_position_embeddings)
+    return model, tokenizer, vocab

@@ -1,0 +1,67 @@
+"""`physar generate`: condition frames' tokens → sampled continuations, written as token videos.
+
+Reads a token-video Parquet (``tokens`` column, T·K codes per row), prompts the LM with the
+first ``data.cond_frames`` frames, samples ``generate.samples_per_prompt`` continuations per
+row with the configured engine and writes ``tokens`` (condition + generated, T·K codes),
+``logprob`` (sum over generated tokens) and ``sample`` beside the input's metadata columns.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from physar_ray import storage
+from physar_ray.config import Config
+from physar_ray.lm.engine import GenerationEngine, TorchEngine
+from physar_ray.lm.model import load_pretrained
+from physar_ray.lm.sequence import VideoLayout, full_video, generated_codes, prompt_ids, tokens_to_codes
+from physar_ray.lm.vocab import VisualVocab
+
+log = logging.getLogger("physar.generate")
+
+
+def make_engine(cfg: Config, model_uri: str, layout: VideoLayout) -> GenerationEngine:
+    """The configured engine over the model at ``model_uri`` (vllm needs a local folder and a GPU)."""
+    if cfg.generate.engine == "vllm":
+        from physar_ray.lm.engine_vllm import VLLMEngine
+
+        return VLLMEngine(model_uri, layout.target_codes, cfg.generate.gpu_memory_utilization)
+    model, _ = load_pretrained(model_uri)
+    vocab = VisualVocab.from_model_config(model.config, where=model_uri)
+    vocab.check_codebook(layout.codebook_size)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return TorchEngine(model.to(device), vocab, layout.target_codes)
+
+
+def generate_videos(cfg: Config, model_uri: str, data_uri: str, out_uri: str) -> dict[str, Any]:
+    """Generate for every row of ``data_uri``; writes ``<out>/generated.parquet``."""
+    layout = VideoLayout.from_config(cfg)
+    table = storage.read_table(data_uri)
+    if "tokens" not in table.column_names:
+        raise ValueError(f"{data_uri} has no 'tokens' column (it has {', '.join(table.column_names)}): "
+                         "generate reads token videos")
+    codes = tokens_to_codes(table.column("tokens").to_numpy(zero_copy_only=False), layout)
+    engine = make_engine(cfg, model_uri, layout)
+    g = cfg.generate
+    videos, logprobs = [], []
+    for start in range(0, len(codes), g.batch_size):
+        chunk = codes[start: start + g.batch_size]
+        ids, lp = engine.generate(prompt_ids(chunk, layout, engine.vocab), g.samples_per_prompt, g.sampling,
+                                  seed=g.seed + start)
+        gen = generated_codes(ids, layout, engine.vocab)
+        videos.append(full_video(np.repeat(chunk, g.samples_per_prompt, axis=0), gen, layout))
+        logprobs.append(lp.sum(axis=1))
+    rows = np.repeat(np.arange(len(codes)), g.samples_per_prompt)
+    meta = table.drop_columns(["tokens"]).take(pa.array(rows)) if table.num_columns > 1 else pa.table({})
+    out = meta.append_column("tokens", pa.array([v.ravel().astype(np.int16) for v in np.concatenate(videos)],
+                                                type=pa.list_(pa.int16())))
+    out = out.append_column("logprob", pa.array(np.concatenate(logprobs), type=pa.float32()))
+    out = out.append_column("sample", pa.array(np.tile(np.arange(g.samples_per_prompt), len(codes)), type=pa.int32()))
+    storage.write_table(storage.join(out_uri, "generated.parquet"), out)
+    log.info("wrote %d generated videos to %s", out.num_rows, out_uri)
+    return {"videos": out.num_rows, "out": storage.join(out_uri, "generated.parquet")}

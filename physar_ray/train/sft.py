@@ -1,0 +1,223 @@
+"""The SFT per-worker loop, top to bottom, runnable without Ray (SPEC §5).
+
+``sft_loop(config, batches, reporter)`` takes :func:`loop_config` (the config tree and the
+vocabulary the batches were built with), an iterable of ``{"input_ids", "labels"}`` batches
+(``lm.sequence.training_batch``; re-iterated once per epoch) and a :class:`Reporter` that stores metrics and checkpoints: a local folder without
+Ray (:class:`FolderReporter`), Ray Train's storage inside a ``TorchTrainer`` (``sft_job``).
+
+Phases of one optimizer step: fetch ``grad_accum`` micro-batches, forward + backward each
+(the backend all-reduces, clips, steps AdamW and the warm-up + cosine schedule), then every
+``log_every`` steps report ``sft/*`` metrics, and every ``checkpoint_every`` steps (and at the
+end) a checkpoint: the HF model (config.json with ``physar_visual`` + model.safetensors, so
+``from_pretrained`` loads it) plus the backend's optimizer state and ``trainer.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from physar_ray.config import Config, SFTConfig, from_dict, to_dict
+from physar_ray.lm.model import save_pretrained, video_lm
+from physar_ray.lm.sequence import VideoLayout
+from physar_ray.lm.vocab import VisualVocab, VocabError
+from physar_ray.train.ddp import DDPBackend
+from physar_ray.train.deepspeed import DeepSpeedBackend
+
+log = logging.getLogger("physar.sft")
+
+BACKENDS = {"deepspeed": DeepSpeedBackend, "ddp": DDPBackend}
+TRAINER_STATE = "trainer.json"
+
+
+class EmptyShardError(ValueError):
+    """A worker's data shard yielded no batch."""
+
+
+def warmup_cosine(step: int, warmup: int, total: int) -> float:
+    """Learning-rate multiplier: linear warm-up, then cosine decay to 0 at ``total``.
+
+    m(s) = (s + 1) / warmup for s < warmup, else ½·(1 + cos(π·(s − warmup) / (total − warmup))).
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: matrices decay; biases, norms (1-D tensors) do not (nanoGPT's rule)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+
+
+class Reporter(Protocol):
+    """Where metrics and checkpoints go; every rank calls both methods at the same points."""
+
+    def report(self, metrics: dict[str, float], checkpoint: Path | None) -> None: ...
+
+    def latest_checkpoint(self) -> Path | None: ...
+
+
+class FolderReporter:
+    """No Ray: metrics.jsonl and ``checkpoint_<step>/`` folders under ``out`` (one process)."""
+
+    def __init__(self, out: str | Path) -> None:
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def report(self, metrics: dict[str, float], checkpoint: Path | None) -> None:
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        if checkpoint is not None:
+            target = self.out / f"checkpoint_{int(metrics['sft/step']):09d}"
+            shutil.copytree(checkpoint, target, dirs_exist_ok=True)
+
+    def latest_checkpoint(self) -> Path | None:
+        done = sorted(p for p in self.out.glob("checkpoint_*") if (p / TRAINER_STATE).exists())
+        return done[-1] if done else None
+
+
+def loop_config(cfg: Config, vocab: VisualVocab) -> dict[str, Any]:
+    """The plain dict the loop takes (what Ray Train ships to each worker)."""
+    return {"cfg": to_dict(cfg), "vocab": vocab.to_dict()}
+
+
+def _ensure_process_group() -> None:
+    """Ray Train starts the process group; a plain call gets a one-process gloo group.
+
+    DeepSpeed also wants the launcher's LOCAL_RANK, which Ray Train sets and a plain call lacks.
+    """
+    if dist.is_initialized():
+        return
+    os.environ.setdefault("LOCAL_RANK", "0")
+    store = dist.FileStore(tempfile.mktemp(prefix="physar-sft-store-"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+
+
+def _lora(model: torch.nn.Module, cfg: SFTConfig) -> torch.nn.Module:
+    """LoRA adapters on every linear layer; the (resized) embeddings train in full."""
+    from peft import LoraConfig, get_peft_model
+
+    embeddings = {model.get_input_embeddings(), model.get_output_embeddings()}
+    names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if m in embeddings})
+    return get_peft_model(model, LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, target_modules="all-linear",
+                                            modules_to_save=names, task_type="CAUSAL_LM"))
+
+
+def _epochs(batches: Iterable[dict[str, Any]], rank: int) -> Iterator[dict[str, Any]]:
+    """Batches forever, re-iterating ``batches`` once per epoch; an epoch without a batch is an error."""
+    epoch = 0
+    while True:
+        empty = True
+        for batch in batches:
+            empty = False
+            yield batch
+        if empty:
+            raise EmptyShardError(
+                f"worker rank {rank} got no batch in epoch {epoch}: its data shard is empty; give the dataset "
+                "at least sft.num_workers × sft.batch_size videos, or pass a re-iterable (not a one-shot iterator)"
+            )
+        epoch += 1
+
+
+def _save(backend: Any, tokenizer: Any, cfg: SFTConfig, state: dict[str, Any], folder: Path) -> None:
+    """HF weights (rank 0; LoRA merged into a copy) + backend state (every rank) + trainer.json."""
+    if dist.get_rank() == 0:
+        model = backend.module
+        if cfg.lora:
+            model = copy.deepcopy(model).merge_and_unload()
+        save_pretrained(model, tokenizer, folder)
+        (folder / TRAINER_STATE).write_text(json.dumps(state))
+    backend.save(folder)
+
+
+def _device(cfg: SFTConfig) -> torch.device:
+    if cfg.use_gpu:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def sft_loop(config: dict[str, Any], batches: Iterable[dict[str, Any]], reporter: Reporter,
+             device: torch.device | None = None) -> dict[str, float]:
+    """Train until ``sft.max_steps`` optimizer steps, resuming from the reporter's latest checkpoint."""
+    root: Config = from_dict(config["cfg"])
+    cfg, layout = root.sft, VideoLayout.from_config(root)
+    _ensure_process_group()
+    rank, world = dist.get_rank(), dist.get_world_size()
+    device = device or _device(cfg)
+
+    model, tokenizer, vocab = video_lm(cfg, layout)
+    expected = VisualVocab(**{**config["vocab"], "prefix": tuple(config["vocab"]["prefix"])})
+    if vocab != expected:
+        raise VocabError(f"the batches were built for {expected} but the model has {vocab}: "
+                         "build them with lm.model.video_vocab for the same sft.model_path")
+    model = (_lora(model, cfg) if cfg.lora else model).to(device).train()
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, cfg.warmup_steps, cfg.max_steps))
+    backend = BACKENDS[cfg.backend](model, optimizer, scheduler, cfg, world)
+
+    state: dict[str, Any] = {"step": 0, "tokens": 0, "resumed_at": []}
+    resume = reporter.latest_checkpoint()
+    if resume is not None:
+        backend.load(resume)
+        state = json.loads((resume / TRAINER_STATE).read_text())
+        state["resumed_at"].append(state["step"])
+        log.info("rank %d resumed from %s at step %d", rank, resume, state["step"])
+
+    seq_len = layout.sequence_length(vocab)
+    stream = _epochs(batches, rank)
+    window = {"loss": 0.0, "micro": 0, "tokens": 0, "t0": time.perf_counter()}
+    metrics: dict[str, float] = {"sft/step": float(state["step"])}
+    bar = tqdm(total=cfg.max_steps, initial=state["step"], desc="sft", disable=rank != 0, mininterval=5)
+    while state["step"] < cfg.max_steps:
+        boundary, step_tokens = False, 0
+        while not boundary:  # phase: one optimizer step of grad_accum micro-batches
+            raw = next(stream)
+            batch = {k: torch.as_tensor(raw[k], dtype=torch.long).to(device) for k in ("input_ids", "labels")}
+            if batch["input_ids"].shape[1] != seq_len:
+                raise ValueError(f"batch sequences have {batch['input_ids'].shape[1]} tokens, the model expects "
+                                 f"{seq_len}: build them with lm.sequence.training_batch for this model's vocab")
+            loss, boundary = backend.micro_step(batch)
+            window["loss"] += float(loss)
+            window["micro"] += 1
+            step_tokens += batch["input_ids"].numel() * world
+        state["step"] += 1
+        state["tokens"] += step_tokens
+        window["tokens"] += step_tokens
+        bar.update(1)
+        last = state["step"] == cfg.max_steps
+        if state["step"] % cfg.log_every == 0 or last:  # phase: metrics (global mean loss)
+            total = torch.tensor([window["loss"], window["micro"]], dtype=torch.float64)
+            dist.all_reduce(total)
+            elapsed = time.perf_counter() - window["t0"]
+            metrics = {"sft/step": float(state["step"]), "sft/loss": float(total[0] / total[1]),
+                       "sft/lr": backend.lr(), "sft/grad_norm": backend.grad_norm(),
+                       "sft/tokens_per_s": window["tokens"] / elapsed, "sft/tokens": float(state["tokens"]),
+                       "time/step_s": elapsed * cfg.grad_accum / window["micro"]}
+            window = {"loss": 0.0, "micro": 0, "tokens": 0, "t0": time.perf_counter()}
+            bar.set_postfix(loss=f"{metrics['sft/loss']:.3f}")
+        metrics["sft/step"] = float(state["step"])
+        if state["step"] % cfg.checkpoint_every == 0 or last:  # phase: checkpoint
+            with tempfile.TemporaryDirectory(prefix="physar-sft-ckpt-") as tmp:
+                _save(backend, tokenizer, cfg, state, Path(tmp))
+                reporter.report(metrics, Path(tmp))
+        elif state["step"] % cfg.log_every == 0:
+            reporter.report(metrics, None)
+    bar.close()
+    return metrics

@@ -1,0 +1,118 @@
+"""The SFT loop without Ray: schedule, learning, checkpoints in HF format, resume, bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from physar_ray.config import load
+from physar_ray.lm.model import build_scratch_model, load_pretrained, save_pretrained, video_lm
+from physar_ray.lm.sequence import VideoLayout, training_batch
+from physar_ray.lm.synthetic import moving_code_videos
+from physar_ray.lm.vocab import VisualVocab, scratch_vocab
+from physar_ray.train.sft import EmptyShardError, FolderReporter, loop_config, param_groups, sft_loop, warmup_cosine
+
+SMALL = ["data.num_frames=8", "data.cond_frames=3", "data.contact_frames=[2, 5]", "tokenizer.num_tokens=4", "tokenizer.codebook_size=32",
+         "sft.hidden_size=64", "sft.num_layers=2", "sft.num_heads=4", "sft.batch_size=16", "sft.lr=0.003",
+         "sft.warmup_steps=20", "sft.log_every=10"]
+
+VOCAB = scratch_vocab(32)
+
+
+def small_cfg(*extra: str):
+    return load(None, [*SMALL, *extra])
+
+
+def batches(cfg, num_videos: int = 256, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    layout = VideoLayout.from_config(cfg)
+    codes = moving_code_videos(num_videos, layout, seed)
+    b = cfg.sft.batch_size
+    return [training_batch(codes[i: i + b], layout, VOCAB)
+            for i in range(0, num_videos - b + 1, b)]
+
+
+def unigram_entropy(data: list[dict[str, np.ndarray]]) -> float:
+    """Cross-entropy of the best context-free predictor: the entropy of the target-token marginal."""
+    targets = np.concatenate([d["labels"][d["labels"] >= 0] for d in data])
+    p = np.bincount(targets) / targets.size
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def test_warmup_cosine_hand_values():
+    # warm-up 4 steps: (s+1)/4; then ½(1 + cos(π·(s−4)/(12−4)))
+    assert [warmup_cosine(s, 4, 12) for s in (0, 3)] == [0.25, 1.0]
+    assert warmup_cosine(4, 4, 12) == 1.0
+    assert warmup_cosine(8, 4, 12) == pytest.approx(0.5)
+    assert warmup_cosine(12, 4, 12) == pytest.approx(0.0) and warmup_cosine(20, 4, 12) == pytest.approx(0.0)
+
+
+def test_param_groups_decay_matrices_only():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.LayerNorm(4))
+    decay, plain = param_groups(model, 0.05)
+    assert [p.shape for p in decay["params"]] == [(4, 3)] and decay["weight_decay"] == 0.05
+    assert len(plain["params"]) == 3 and plain["weight_decay"] == 0.0
+
+
+def test_loop_learns_well_below_unigram(tmp_path):
+    cfg = small_cfg("sft.backend=ddp", "sft.max_steps=120", "sft.checkpoint_every=1000")
+    data = batches(cfg)
+    final = sft_loop(loop_config(cfg, VOCAB), data, FolderReporter(tmp_path))
+    baseline = unigram_entropy(data)  # ≈ log 32
+    assert final["sft/step"] == 120 and final["sft/loss"] < 0.5 * baseline, (final, baseline)
+
+
+def test_deepspeed_step_changes_every_parameter_and_writes_a_hf_checkpoint(tmp_path):
+    cfg = small_cfg("sft.max_steps=20", "sft.checkpoint_every=1000", "sft.log_every=5")
+    before = {k: v.clone() for k, v in video_lm(cfg.sft, VideoLayout.from_config(cfg))[0].state_dict().items()}
+    final = sft_loop(loop_config(cfg, VOCAB), batches(cfg), FolderReporter(tmp_path))
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert {"sft/loss", "sft/lr", "sft/grad_norm", "sft/tokens_per_s", "time/step_s"} <= set(final)
+    assert lines[-1]["sft/loss"] < lines[0]["sft/loss"] and np.isfinite(final["sft/grad_norm"])
+    ckpt = tmp_path / "checkpoint_000000020"
+    assert json.loads((ckpt / "trainer.json").read_text())["step"] == 20
+    assert (ckpt / "model.safetensors").exists() and (ckpt / "deepspeed").is_dir()
+    model, _ = load_pretrained(str(ckpt))
+    assert VisualVocab.from_model_config(model.config) == scratch_vocab(32)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert sorted(changed) == sorted(before)  # every trainable tensor moved
+
+
+def test_resume_continues_from_the_last_checkpoint_to_the_same_step(tmp_path):
+    common = ["sft.max_steps=40", "sft.checkpoint_every=10", "sft.grad_accum=2"]
+    data = batches(small_cfg(*common))
+    killed = small_cfg(*common, "sft.checkpoint_every=10")
+
+    class Crash(RuntimeError):
+        pass
+
+    class CrashAfter(FolderReporter):
+        def report(self, metrics, checkpoint):
+            super().report(metrics, checkpoint)
+            if metrics["sft/step"] == 20:
+                raise Crash
+
+    with pytest.raises(Crash):
+        sft_loop(loop_config(killed, VOCAB), data, CrashAfter(tmp_path))
+    assert FolderReporter(tmp_path).latest_checkpoint().name == "checkpoint_000000020"
+    final = sft_loop(loop_config(killed, VOCAB), data, FolderReporter(tmp_path))
+    assert final["sft/step"] == 40
+    steps = [json.loads(x)["sft/step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [10, 20, 30, 40]  # resumed at 20, not from scratch
+
+
+def test_bad_inputs_give_clear_errors(tmp_path):
+    cfg = small_cfg("sft.max_steps=2", "sft.backend=ddp")
+    with pytest.raises(EmptyShardError, match="rank 0 got no batch"):
+        sft_loop(loop_config(cfg, VOCAB), [], FolderReporter(tmp_path / "a"))
+    other = batches(small_cfg("data.num_frames=9"))
+    with pytest.raises(ValueError, match="sequences have 37 tokens, the model expects 33"):
+        sft_loop(loop_config(cfg, VOCAB), other, FolderReporter(tmp_path / "b"))
+    model, _ = build_scratch_model(cfg.sft, 32, max_positions=16)
+    save_pretrained(model, None, tmp_path / "m")
+    short = small_cfg("sft.max_steps=2", f"sft.model_path={tmp_path / 'm'}")
+    with pytest.raises(ValueError, match="33 tokens .* max_position_embeddings=16"):
+        sft_loop(loop_config(short, VOCAB), batches(short), FolderReporter(tmp_path / "c"))
