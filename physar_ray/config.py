@@ -14,7 +14,7 @@ import hashlib
 import json
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -289,6 +289,14 @@ class TokenizerConfig:
     """Steps between checkpoints (0: only at the end)."""
     seed: int = 0
     """Seed of initialisation, t and noise sampling."""
+    encode_actors: int = 1
+    """Actors holding the tokenizer in the encode/reconstruct Ray Data jobs."""
+    encode_batch_size: int = 16
+    """Videos per encode/reconstruct batch handed to one actor."""
+    num_cpus_per_actor: float = 0.5
+    """CPUs each encode/reconstruct actor reserves."""
+    num_gpus_per_actor: float = 0.0
+    """GPUs each encode/reconstruct actor reserves (0 on CPU clusters)."""
 
     def __post_init__(self) -> None:
         for key, value, allowed in (

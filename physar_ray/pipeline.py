@@ -53,10 +53,38 @@ def _floor(cfg: Config, out: str) -> None:
     score_dataset(storage.join(out, "data"), storage.join(out, "eval", "floor"), cfg)
 
 
+def _tokenizer(cfg: Config, out: str) -> None:
+    from physar_ray.train.ddt import train_ddt
+    from physar_ray.train.frames import simulator_frames
+
+    result = train_ddt(cfg.tokenizer, cfg.data.resolution,
+                       lambda start: simulator_frames(cfg.data, cfg.tokenizer.batch_size, start))
+    result.tokenizer.save(storage.join(out, "tokenizer"))
+
+
+def _tokens(cfg: Config, out: str) -> None:
+    from physar_ray.data.tokenize import encode
+
+    encode(cfg, storage.join(out, "data"), storage.join(out, "tokenizer"), storage.join(out, "tokens"))
+
+
+def _recon(cfg: Config, out: str) -> None:
+    """The Table-4 analogue: decoded token videos scored against their ground truth."""
+    from physar_ray.data.tokenize import reconstruct
+    from physar_ray.report.evaluation import score_dataset
+
+    recon = storage.join(out, "recon")
+    reconstruct(cfg, storage.join(out, "tokens"), storage.join(out, "tokenizer"), recon)
+    score_dataset(recon, storage.join(out, "eval", "recon"), cfg, baselines=())
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("data", _data, "data", ("data",)),
     Stage("samples", _samples, "samples", (), ("data",)),
     Stage("floor", _floor, "eval/floor", ("measure",), ("data",)),
+    Stage("tokenizer", _tokenizer, "tokenizer", ("tokenizer",), ("data",)),
+    Stage("tokens", _tokens, "tokens", (), ("data", "tokenizer")),
+    Stage("recon", _recon, "eval/recon", ("measure",), ("tokens",)),
 )
 """The pipeline in order."""
 

@@ -278,8 +278,6 @@ class LearnerGroup:
 
     def step(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
         """Split the batch evenly over the ranks, update, average the ranks' metrics."""
-        import ray
-
         n = len(self.workers)
         shares = [{k: np.array_split(v, n)[r] for k, v in batch.items()} for r in range(n)]
         results = get_all([w.step.remote(s) for w, s in zip(self.workers, shares)])
@@ -290,8 +288,6 @@ class LearnerGroup:
         return merged
 
     def save(self, uri: str, state: dict[str, Any]) -> None:
-        import ray
-
         get_all([w.save.remote(uri, state) for w in self.workers])
 
     def shutdown(self) -> None:

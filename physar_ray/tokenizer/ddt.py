@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
+from physar_ray import storage
 from physar_ray.config import TokenizerConfig
 from physar_ray.tokenizer.coord import CoordSpec, CoordTokenizer
 from physar_ray.tokenizer.latent import PixelLatent, VAELatent
@@ -189,24 +188,23 @@ class DDTokenizer(nn.Module):
         return frames.numpy() if isinstance(tokens, np.ndarray) else frames.to(tokens.device)
 
     def save(self, path: str | Path) -> None:
-        """``path/model.safetensors`` + ``path/tokenizer.json``, each written atomically."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        """``path/model.safetensors`` + ``path/tokenizer.json`` (local or s3://), each written atomically."""
+        path = str(path)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         meta = {"format": FORMAT, "resolution": self.resolution, "config": dataclasses.asdict(self.cfg)}
-        atomic_write(path / WEIGHTS, save_tensors(tensors))
-        atomic_write(path / META, json.dumps(meta, indent=2).encode())
+        storage.write_bytes(storage.join(path, WEIGHTS), save_tensors(tensors))
+        storage.write_bytes(storage.join(path, META), json.dumps(meta, indent=2).encode())
 
     @classmethod
     def load(cls, path: str | Path, expect: TokenizerConfig | None = None, resolution: int | None = None,
              device: torch.device | str = "cpu") -> DDTokenizer:
-        """Rebuild from ``save`` output; ``expect``/``resolution`` check the caller's side."""
-        path = Path(path)
+        """Rebuild from ``save`` output (local or s3://); ``expect``/``resolution`` check the caller's side."""
+        path = str(path)
         meta = read_meta(path)
         known = {f.name for f in dataclasses.fields(TokenizerConfig)}
         unknown = sorted(set(meta["config"]) - known)
         if unknown:
-            raise CheckpointError(f"{path / META} has tokenizer keys this version does not know: {', '.join(unknown)}")
+            raise CheckpointError(f"{storage.join(path, META)} has tokenizer keys this version does not know: {', '.join(unknown)}")
         cfg = TokenizerConfig(**meta["config"])
         if resolution is not None and resolution != meta["resolution"]:
             raise CheckpointError(
@@ -219,19 +217,19 @@ class DDTokenizer(nn.Module):
             if diff:
                 raise CheckpointError(f"checkpoint {path} comes from another tokenizer config ({'; '.join(diff)})")
         tok = cls(cfg, meta["resolution"])
-        tensors = load_tensors((path / WEIGHTS).read_bytes())
+        tensors = load_tensors(storage.read_bytes(storage.join(path, WEIGHTS)))
         check_state(tok.model, tensors, str(path))
         tok.model.load_state_dict(tensors)
         return tok.to(device)
 
 
-def read_meta(path: Path) -> dict:
+def read_meta(path: str) -> dict:
     for name in (WEIGHTS, META):
-        if not (path / name).exists():
+        if not storage.exists(storage.join(path, name)):
             raise CheckpointError(f"{path} is not a tokenizer checkpoint: {name} is missing")
-    meta = json.loads((path / META).read_text())
+    meta = json.loads(storage.read_text(storage.join(path, META)))
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path / META} has format {meta.get('format')!r}, expected {FORMAT!r}")
+        raise CheckpointError(f"{storage.join(path, META)} has format {meta.get('format')!r}, expected {FORMAT!r}")
     return meta
 
 
@@ -248,15 +246,3 @@ def check_state(model: nn.Module, tensors: dict[str, torch.Tensor], where: str) 
                 f"{where}: tensor {name} has shape {list(tensors[name].shape)} in the checkpoint but "
                 f"{list(value.shape)} in a model built from its config (codebook or sizes disagree)"
             )
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -27,10 +27,10 @@ def test_run_tiny_writes_a_self_describing_run_folder(tmp_path):
     out = tmp_path / "demo"
     physar("run", "--preset", "tiny", "--out", str(out), "data.num_videos.sft=6", "data.num_videos.rl=3",
            "data.num_videos.eval_iid=3", "data.num_videos.eval_ood=6", "data.videos_per_shard=3",
-           "data.resolution=48")
+           "data.resolution=48", "tokenizer.time_budget_s=3")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["preset"] == "tiny"
-    assert set(summary["wall_s"]) == {"data", "samples", "floor", "total"}
+    assert set(summary["wall_s"]) == {"data", "samples", "floor", "tokenizer", "tokens", "recon", "total"}
     resolved = yaml.safe_load((out / "config.resolved.yaml").read_text())
     assert resolved["data"]["resolution"] == 48 and resolved["run"]["preset"] == "tiny"
     manifest = json.loads((out / "data" / "manifest.json").read_text())
@@ -39,6 +39,9 @@ def test_run_tiny_writes_a_self_describing_run_folder(tmp_path):
     assert len(list((out / "samples" / "gifs").glob("*.gif"))) == 9
     floor = json.loads((out / "eval" / "floor" / "metrics.json").read_text())
     assert floor and (out / "eval" / "floor" / "report.md").exists()
+    assert (out / "tokenizer" / "model.safetensors").exists()
+    recon = json.loads((out / "eval" / "recon" / "metrics.json").read_text())
+    assert recon and list((out / "tokens").rglob("*.parquet"))
 
 
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
@@ -52,16 +55,17 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
 def test_second_run_skips_and_from_redoes_only_what_follows(tmp_path):
     out = tmp_path / "r"
     small = ["data.num_videos.sft=3", "data.num_videos.rl=3", "data.num_videos.eval_iid=3",
-             "data.num_videos.eval_ood=3", "data.resolution=32", "data.scenarios=[uniform]"]
+             "data.num_videos.eval_ood=3", "data.resolution=32", "data.scenarios=[uniform]", "tokenizer.time_budget_s=2"]
     physar("run", "--preset", "tiny", "--out", str(out), *small)
     lineage = json.loads((out / "lineage.json").read_text())
-    assert set(lineage) == {"data", "samples", "floor"} and lineage["samples"]["inputs"] == ["data"]
+    assert set(lineage) == {"data", "samples", "floor", "tokenizer", "tokens", "recon"}
+    assert lineage["samples"]["inputs"] == ["data"] and lineage["tokens"]["inputs"] == ["data", "tokenizer"]
     physar("run", "--preset", "tiny", "--out", str(out), *small)
     assert json.loads((out / "lineage.json").read_text()) == lineage  # nothing redone
     assert all(v == 0.0 for k, v in json.loads((out / "summary.json").read_text())["wall_s"].items() if k != "total")
-    physar("run", "--preset", "tiny", "--out", str(out), *small, "--from", "samples")
+    physar("run", "--preset", "tiny", "--out", str(out), *small, "--from", "recon")
     again = json.loads((out / "lineage.json").read_text())
     wall = json.loads((out / "summary.json").read_text())["wall_s"]
-    assert again["data"] == lineage["data"] and wall["data"] == 0.0 and wall["samples"] > 0.0
-    bad = physar("run", "--preset", "tiny", "--out", str(out), "--from", "tokenizer", check=False)
-    assert bad.returncode == 2 and "is not a stage: choose one of data, samples" in bad.stderr
+    assert again["tokenizer"] == lineage["tokenizer"] and wall["tokenizer"] == 0.0 and wall["recon"] > 0.0
+    bad = physar("run", "--preset", "tiny", "--out", str(out), "--from", "bogus", check=False)
+    assert bad.returncode == 2 and "is not a stage: choose one of data, samples, floor, tokenizer" in bad.stderr

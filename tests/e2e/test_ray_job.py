@@ -58,7 +58,7 @@ def submit(ray_head, *command: str) -> subprocess.CompletedProcess:
 
 
 TINY = ["--preset", "tiny", "data.num_videos.sft=3", "data.num_videos.rl=3", "data.num_videos.eval_iid=3",
-        "data.num_videos.eval_ood=3", "data.resolution=32"]
+        "data.num_videos.eval_ood=3", "data.resolution=32", "tokenizer.time_budget_s=2"]
 
 
 def test_pipeline_job_succeeds_and_writes_to_s3(ray_head, s3_bucket):
@@ -68,6 +68,7 @@ def test_pipeline_job_succeeds_and_writes_to_s3(ray_head, s3_bucket):
     assert storage.read_json(f"{out}/summary.json")["preset"] == "tiny"
     assert storage.read_json(f"{out}/data/manifest.json")["counts"]["collision"]["sft"] == 3
     assert storage.exists(f"{out}/samples/collision.png")
+    assert storage.exists(f"{out}/tokenizer/model.safetensors") and storage.exists(f"{out}/eval/recon/metrics.json")
 
 
 def test_failing_job_reports_failure(ray_head, tmp_path):

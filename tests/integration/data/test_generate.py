@@ -4,10 +4,8 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pyarrow as pa
-import pytest
 
 from physar_ray import storage
 from physar_ray.cli import main

@@ -22,7 +22,7 @@ from physar_ray.train.sft_job import run_sft, sequence_dataset
 
 SMALL = ["data.num_frames=8", "data.cond_frames=3", "data.contact_frames=[2, 5]", "tokenizer.num_tokens=4",
          "tokenizer.codebook_size=32", "sft.hidden_size=64", "sft.num_layers=2", "sft.num_heads=4",
-         "sft.batch_size=16", "sft.warmup_steps=20", "sft.log_every=10", "sft.num_cpus_per_worker=0.5"]
+         "sft.batch_size=16", "sft.lr=0.003", "sft.warmup_steps=20", "sft.log_every=10", "sft.num_cpus_per_worker=0.5"]
 
 
 def write_tokens(uri: str, cfg, num_videos: int, shards: int = 2) -> np.ndarray:
@@ -60,32 +60,45 @@ def test_two_workers_with_zero2(ray_local, tmp_path):
     assert trainer["tokens"] == 12 * 2 * 16 * (1 + 8 * 4)  # steps × workers × batch × sequence length
 
 
-def _kill_first_worker_after_checkpoint(run_dir, step: int, killed: list[int]) -> None:
-    """Wait until a checkpoint of ``step`` exists, then SIGKILL one Ray Train worker process."""
-    from ray.util.state import list_actors
+def _train_workers() -> list:
+    """Live Ray Train worker processes of this test's Ray instance (descendants of its raylet)."""
+    import psutil
+    import ray
 
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        done = [p for p in run_dir.glob("sft/checkpoint_*/trainer.json") if json.loads(p.read_text())["step"] >= step]
-        if done:
-            workers = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
+    raylet = ray._private.worker.global_worker.node.all_processes["raylet"][0].process.pid
+    return [p for p in psutil.Process(raylet).children(recursive=True)
+            if "RayTrainWorker" in " ".join(p.cmdline())]
+
+
+def _kill_a_worker_after_checkpoint(run_dir, step: int, killed: list, errors: list) -> None:
+    """Wait until a checkpoint of ``step`` exists, then SIGKILL one Ray Train worker process."""
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            done = [p for p in run_dir.glob("sft/checkpoint_*/trainer.json")
+                    if json.loads(p.read_text())["step"] >= step]
+            workers = _train_workers() if done else []
             if workers:
                 os.kill(workers[0].pid, signal.SIGKILL)
                 killed.append(workers[0].pid)
                 return
-        time.sleep(0.2)
+            time.sleep(0.2)
+    except Exception as exc:  # surfaced by the test's assertion
+        errors.append(repr(exc))
 
 
 def test_a_killed_run_resumes_from_its_checkpoint_and_reaches_the_same_step(ray_local, tmp_path):
     cfg = load(None, [*SMALL, "sft.max_steps=60", "sft.checkpoint_every=10", "sft.max_failures=1"])
     write_tokens(str(tmp_path / "tokens"), cfg, 128)
     killed: list[int] = []
-    killer = threading.Thread(target=_kill_first_worker_after_checkpoint, args=(tmp_path / "run", 10, killed))
+    errors: list[str] = []
+    killer = threading.Thread(target=_kill_a_worker_after_checkpoint, args=(tmp_path / "run", 10, killed, errors))
     killer.start()
     summary = run_sft(cfg, str(tmp_path / "tokens"), str(tmp_path / "run"))
     killer.join()
     trainer = json.loads((tmp_path / "run" / "model" / "trainer.json").read_text())
-    assert killed and summary["metrics"]["sft/step"] == 60 and trainer["step"] == 60
+    assert killed and not errors, errors
+    assert summary["metrics"]["sft/step"] == 60 and trainer["step"] == 60
     assert len(trainer["resumed_at"]) == 1 and 10 <= trainer["resumed_at"][0] < 60
 
 

@@ -81,3 +81,19 @@ def test_vocab_mismatches_name_both_sides():
     model.config.vocab_size = 50
     with pytest.raises(VocabError, match="do not fit a vocabulary of 50"):
         VisualVocab(45, CODES, (44,), 50)
+
+
+def test_the_driver_plans_the_same_vocab_the_worker_builds_without_loading_weights(tmp_path):
+    import dataclasses
+
+    from physar_ray.lm.model import video_lm, video_vocab
+    from tests.unit.lm.lm_helpers import LAYOUT
+
+    save_pretrained(text_model(), text_tokenizer(), tmp_path)
+    cfg = dataclasses.replace(tiny_sft(), model_path=str(tmp_path))
+    planned = video_vocab(cfg, LAYOUT)
+    model, tokenizer, built = video_lm(cfg, LAYOUT)
+    assert planned == built == VisualVocab(45, 16, (0, 44), 61)
+    save_pretrained(model, tokenizer, tmp_path / "sft")  # an SFT checkpoint is not extended twice
+    assert video_vocab(dataclasses.replace(cfg, model_path=str(tmp_path / "sft")), LAYOUT) == built
+    assert video_lm(dataclasses.replace(cfg, model_path=str(tmp_path / "sft")), LAYOUT)[2] == built
