@@ -71,7 +71,11 @@ def _train_workers() -> list:
 
 
 def _kill_a_worker_after_checkpoint(run_dir, step: int, killed: list, errors: list) -> None:
-    """Wait until a checkpoint of ``step`` exists, then SIGKILL one Ray Train worker process."""
+    """Wait until a checkpoint of ``step`` is in storage, then SIGKILL one Ray Train worker process.
+
+    A checkpoint's files land before the controller registers it, so the test waits for the one
+    after the checkpoint it expects the restart to use.
+    """
     try:
         deadline = time.time() + 240
         while time.time() < deadline:
@@ -92,7 +96,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_reaches_the_same_step(ray_
     write_tokens(str(tmp_path / "tokens"), cfg, 128)
     killed: list[int] = []
     errors: list[str] = []
-    killer = threading.Thread(target=_kill_a_worker_after_checkpoint, args=(tmp_path / "run", 10, killed, errors))
+    killer = threading.Thread(target=_kill_a_worker_after_checkpoint, args=(tmp_path / "run", 20, killed, errors))
     killer.start()
     summary = run_sft(cfg, str(tmp_path / "tokens"), str(tmp_path / "run"))
     killer.join()
