@@ -63,7 +63,6 @@ def main() -> None:
         return best
 
     ours = timed(lambda: engine.generate(prompts, 1, sampling, seed=0))
-    print(f"TorchEngine done: {ours:.2f} s", flush=True)
     with torch.inference_mode():
         hf = timed(lambda: hf_generate(model, x, layout.target_codes, sampling, vocab.code_ids))
     print(f"torch threads {torch.get_num_threads()}, batch {args.batch}, {layout.target_codes} new tokens, "

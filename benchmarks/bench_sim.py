@@ -38,9 +38,10 @@ def main() -> None:
     parser.add_argument("--single-videos", type=int, default=600, help="videos for the single-process runs")
     args = parser.parse_args()
     per_scenario = args.videos // len(SCENARIOS)
-    overrides = ["data.splits=[sft]", f"data.num_videos.sft={per_scenario}", "data.num_cpus_per_task=1", "run.num_cpus=2"]
+    overrides = ["data.splits=[sft]", f"data.num_videos.sft={per_scenario}", "data.num_cpus_per_task=1", "run.num_cpus=2",
+                 "data.resolution=128", "data.videos_per_shard=64"]
     cfg = load("tiny", overrides)
-    single_cfg = load("tiny", [*overrides[:1], f"data.num_videos.sft={args.single_videos // len(SCENARIOS)}"])
+    single_cfg = load("tiny", [*overrides, f"data.num_videos.sft={args.single_videos // len(SCENARIOS)}"])
     shards = plan_shards(single_cfg.data)
 
     single_process(single_cfg, shards[:1], None)  # warm-up: imports, allocator

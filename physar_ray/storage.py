@@ -11,13 +11,13 @@ readers see whole or not at all.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import posixpath
 import tempfile
 import uuid
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -98,13 +98,17 @@ def exists(uri: str) -> bool:
     return info.type != pafs.FileType.NotFound
 
 
-def write_bytes(uri: str, data: bytes) -> None:
-    """Atomically write ``data`` at ``uri`` (temp + rename locally, one PUT on S3)."""
+def _write_atomic(uri: str, write: Callable[[Any], None]) -> None:
+    """Run ``write(stream)`` into a temp file renamed onto ``uri`` locally, or one S3 object.
+
+    An S3 object becomes visible only when its stream closes (one PUT, or a multipart upload
+    completed on close), so readers never see part of it.
+    """
     fs, path = filesystem(uri)
     if is_s3(uri):
         def put() -> None:
             with fs.open_output_stream(path) as out:
-                out.write(data)
+                write(out)
         _call(uri, put)
         return
     target = Path(path)
@@ -112,11 +116,16 @@ def write_bytes(uri: str, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            write(out)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_bytes(uri: str, data: bytes) -> None:
+    """Atomically write ``data`` at ``uri`` (temp + rename locally, one object on S3)."""
+    _write_atomic(uri, lambda out: out.write(data))
 
 
 def write_text(uri: str, text: str) -> None:
@@ -153,10 +162,8 @@ def write_table(uri: str, table: pa.Table) -> None:
     video shards for a 1% larger file (measured in benchmarks/bench_sim.py's shard rate).
     """
     small = [f.name for f in table.schema if not (pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type))]
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd", compression_level=1, use_dictionary=small,
-                   write_statistics=small)
-    write_bytes(uri, sink.getvalue())
+    _write_atomic(uri, lambda out: pq.write_table(table, out, compression="zstd", compression_level=1,
+                                                  use_dictionary=small, write_statistics=small))
 
 
 def list_files(uri: str, suffix: str = ".parquet") -> list[str]:
