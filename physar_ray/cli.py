@@ -118,8 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from physar_ray.grpo.commands import add_grpo_commands
     from physar_ray.report.commands import add_eval_commands  # imports this module: register last
+    from physar_ray.train.commands import add_sft_commands
 
     add_eval_commands(stages)
+    add_sft_commands(stages, add_config_args)
     add_grpo_commands(stages, add_config_args)
     return parser
 

@@ -50,11 +50,17 @@ def ray_head(s3_endpoint):
 
 
 def submit(ray_head, *command: str) -> subprocess.CompletedProcess:
+    """Submit and follow a job; while the head's job agent is still starting, ask again (60 s at most)."""
     address, env = ray_head
-    return subprocess.run(
-        [f"{BIN}/ray", "job", "submit", "--address", address, "--working-dir", str(REPO),
-         "--runtime-env", str(REPO / "jobs" / "runtime_env.yaml"), "--", *command],
-        env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
+    deadline = time.monotonic() + 60
+    while True:
+        result = subprocess.run(
+            [f"{BIN}/ray", "job", "submit", "--address", address, "--working-dir", str(REPO),
+             "--runtime-env", str(REPO / "jobs" / "runtime_env.yaml"), "--", *command],
+            env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
+        if "No available agent" not in result.stderr or time.monotonic() > deadline:
+            return result
+        time.sleep(2)
 
 
 TINY = ["--preset", "tiny", "data.num_videos.sft=3", "data.num_videos.rl=3", "data.num_videos.eval_iid=3",
