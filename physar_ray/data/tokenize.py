@@ -100,25 +100,21 @@ def _check_columns(uri: str, schema: pa.Schema, what: str) -> None:
         raise storage.StorageError(f"{first[0]} is not a {what} table: it lacks {', '.join(missing + [needed])}")
 
 
-def encode(cfg: Config, data_uri: str, tokenizer_uri: str, out: str) -> int:
-    """Tokenize every video under ``data_uri`` into Parquet under ``out``; returns the file count."""
+def _run(cfg: Config, src: str, tokenizer_uri: str, out: str, worker: type, schema: pa.Schema, what: str) -> int:
     from physar_ray.data.dataset import read_dataset
     from physar_ray.ray_runtime import ensure_ray
 
-    _check_columns(data_uri, VIDEO_SCHEMA, "videos")
+    _check_columns(src, schema, what)
     ensure_ray(cfg.run)
-    ds = _map(read_dataset(data_uri), EncodeWorker, tokenizer_uri, cfg, cfg.tokenizer.encode_actors,
-              cfg.tokenizer.encode_batch_size)
+    ds = _map(read_dataset(src), worker, tokenizer_uri, cfg, cfg.tokenizer.encode_actors, cfg.tokenizer.encode_batch_size)
     return _write(ds, out)
+
+
+def encode(cfg: Config, data_uri: str, tokenizer_uri: str, out: str) -> int:
+    """Tokenize every video under ``data_uri`` into Parquet under ``out``; returns the file count."""
+    return _run(cfg, data_uri, tokenizer_uri, out, EncodeWorker, VIDEO_SCHEMA, "videos")
 
 
 def reconstruct(cfg: Config, tokens_uri: str, tokenizer_uri: str, out: str) -> int:
     """Decode every token video under ``tokens_uri`` into videos under ``out``; returns the file count."""
-    from physar_ray.data.dataset import read_dataset
-    from physar_ray.ray_runtime import ensure_ray
-
-    _check_columns(tokens_uri, TOKENS_SCHEMA, "tokens")
-    ensure_ray(cfg.run)
-    ds = _map(read_dataset(tokens_uri), ReconstructWorker, tokenizer_uri, cfg, cfg.tokenizer.encode_actors,
-              cfg.tokenizer.encode_batch_size)
-    return _write(ds, out)
+    return _run(cfg, tokens_uri, tokenizer_uri, out, ReconstructWorker, TOKENS_SCHEMA, "tokens")
