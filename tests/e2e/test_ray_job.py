@@ -28,10 +28,16 @@ def _free_port() -> int:
 def ray_head(s3_endpoint):
     """`ray start --head --block` in its own process group; stopped by signalling that group only."""
     gcs, dashboard = _free_port(), _free_port()
+    # Agents get their own ports: the session's ray_local instance already holds the defaults
+    # (52365 and friends), and a head whose job agent cannot bind never accepts a job.
+    agent_ports = [f"--{flag}={_free_port()}" for flag in (
+        "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
+        "runtime-env-agent-port", "ray-client-server-port")]
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""}
     head = subprocess.Popen(
         [f"{BIN}/ray", "start", "--head", "--block", f"--port={gcs}", "--dashboard-host=127.0.0.1",
-         f"--dashboard-port={dashboard}", "--num-cpus=2", "--include-dashboard=true", "--disable-usage-stats"],
+         f"--dashboard-port={dashboard}", "--num-cpus=2", "--include-dashboard=true", "--disable-usage-stats",
+         *agent_ports],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     address = f"http://127.0.0.1:{dashboard}"
     deadline = time.monotonic() + 120
