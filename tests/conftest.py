@@ -60,3 +60,12 @@ def ray_local(s3_endpoint):
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _reset_storage_settings():
+    """Commands set the process-wide S3 endpoint from config; no test may leak it into the next."""
+    yield
+    from physar_ray import storage
+
+    storage.configure()

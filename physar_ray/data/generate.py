@@ -119,16 +119,17 @@ def _check_compatible(found: dict[str, dict[str, Any]], cfg: DataConfig, out: st
         )
 
 
-def _run_shards(shards: list[Shard], out: str, cfg: Config) -> None:
+def _run_shards(shards: list[Shard], out: str, cfg: Config) -> dict[str, dict[str, Any]]:
+    """Simulate and write ``shards`` with Ray Data; relpath → the summary each shard's footer holds."""
     from physar_ray.data.dataset import over_shards
 
     data_cfg, storage_cfg = cfg.data, cfg.storage
 
     def simulate_shard(shard: Shard) -> dict[str, Any]:
-        return {"summary": [json.dumps(write_shard(shard, out, data_cfg, storage_cfg))]}
+        return {"relpath": [shard.relpath], "summary": [json.dumps(write_shard(shard, out, data_cfg, storage_cfg))]}
 
-    for row in over_shards(shards, simulate_shard, data_cfg.num_cpus_per_task).iter_rows():
-        log.debug("wrote %s", row["summary"])
+    rows = over_shards(shards, simulate_shard, data_cfg.num_cpus_per_task).iter_rows()
+    return {row["relpath"]: json.loads(row["summary"]) for row in rows}
 
 
 def generate(cfg: Config, out: str) -> dict[str, Any]:
@@ -142,24 +143,24 @@ def generate(cfg: Config, out: str) -> dict[str, Any]:
     planned = plan_shards(cfg.data)
     wanted = {s.relpath for s in planned}
     selected = {(sc, sp) for sc in cfg.data.scenarios for sp in cfg.data.splits}
-    for rel, summary in found.items():
+    for rel, summary in list(found.items()):
         if (summary["scenario"], summary["split"]) in selected and rel not in wanted:
             log.info("removing stale shard %s (its index range is not in this plan)", rel)
             storage.remove(storage.join(out, rel))
+            del found[rel]
     missing = [s for s in planned if s.relpath not in found]
     log.info("data: %d shards planned, %d present, %d to simulate", len(planned), len(planned) - len(missing), len(missing))
     storage.write_text(storage.join(out, "config.resolved.yaml"), dump(cfg))
     if missing:
         ensure_ray(cfg.run)
-        _run_shards(missing, out, cfg)
-    manifest = build_manifest(out, cfg)
+        found.update(_run_shards(missing, out, cfg))
+    manifest = build_manifest(found, cfg)
     storage.write_json(storage.join(out, storage.MANIFEST), manifest)
     return manifest
 
 
-def build_manifest(out: str, cfg: Config) -> dict[str, Any]:
-    """Counts, rejections and shard list, read back from the shard footers under ``out``."""
-    found = existing_shards(out)
+def build_manifest(found: dict[str, dict[str, Any]], cfg: Config) -> dict[str, Any]:
+    """Counts, rejections and shard list from the shards' footer summaries (relpath → summary)."""
     counts: dict[str, dict[str, int]] = {}
     rejected: dict[str, Counter] = {}
     for summary in found.values():

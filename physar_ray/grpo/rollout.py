@@ -55,21 +55,10 @@ class Rollout:
 
 
 def load_tokenizer(uri: str, device: torch.device) -> Any:
-    """A DDTokenizer from a local folder or an s3:// prefix (copied to a temporary folder first)."""
-    import tempfile
-    from pathlib import Path
-
+    """A DDTokenizer from a local folder or an s3:// prefix (``DDTokenizer.load`` reads both)."""
     from physar_ray.tokenizer.ddt import DDTokenizer
 
-    if not storage.is_s3(uri):
-        return DDTokenizer.load(uri, device=device)
-    root = uri.rstrip("/")
-    with tempfile.TemporaryDirectory(prefix="physar-ddt-") as tmp:
-        for f in storage.list_files(root, suffix=""):
-            target = Path(tmp) / f[len(root) + 1:]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(storage.read_bytes(f))
-        return DDTokenizer.load(tmp, device=device)
+    return DDTokenizer.load(uri, device=device)
 
 
 def _engine(model_uri: str, layout: VideoLayout, cfg: RolloutConfig, device: torch.device) -> tuple[Any, VisualVocab]:
