@@ -119,10 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     from physar_ray.grpo.commands import add_grpo_commands
     from physar_ray.report.commands import add_eval_commands  # imports this module: register last
     from physar_ray.train.commands import add_sft_commands
+    from physar_ray.train.tokenizer_commands import add_tokenizer_commands
+    from physar_ray.tune.commands import add_tune_commands
 
     add_eval_commands(stages)
     add_sft_commands(stages, add_config_args)
+    add_tokenizer_commands(stages, add_config_args)
     add_grpo_commands(stages, add_config_args)
+    add_tune_commands(stages, add_config_args)
     return parser
 
 

@@ -260,7 +260,8 @@ class TokenizerConfig:
     latent: str = "pixels"
     """Paper family's input space: pixels (patchified) or vae (diffusers AutoencoderKL)."""
     vae_path: str = ""
-    """Local directory of a diffusers AutoencoderKL (``save_pretrained`` layout) when latent=vae."""
+    """Directory (local or s3://) of a diffusers AutoencoderKL (``save_pretrained`` layout, e.g. from
+    `physar tokenizer train-vae`) when latent=vae."""
     prefix_schedule: str = "prefix"
     """prefix: k = min(floor(T·t), T−1); prefix_all_below: every token visible for t < visible_below."""
     visible_below: float = 0.5
@@ -297,6 +298,15 @@ class TokenizerConfig:
     """CPUs each encode/reconstruct actor reserves."""
     num_gpus_per_actor: float = 0.0
     """GPUs each encode/reconstruct actor reserves (0 on CPU clusters)."""
+    num_workers: int = 1
+    """Ray Train workers of `physar tokenizer train` (data-parallel ranks; batch_size frames each)."""
+    use_gpu: bool = False
+    """One GPU per Ray Train worker (NCCL, bf16 autocast); false trains on CPU in fp32 with gloo."""
+    num_cpus_per_worker: float = 2.0
+    """CPUs each Ray Train worker reserves; torch uses that many threads (rounded down, at least 1).
+    With --data, leave some CPUs of the cluster free for the Parquet reads."""
+    max_failures: int = 0
+    """Worker-group failures Ray Train recovers from by resuming at the last checkpoint (-1: unlimited)."""
 
     def __post_init__(self) -> None:
         for key, value, allowed in (
@@ -312,9 +322,11 @@ class TokenizerConfig:
                 raise ConfigError(f"tokenizer.{key}={value!r}: allowed are {', '.join(allowed)}")
         for key, lo in (("num_tokens", 1), ("codebook_size", 2), ("code_dim", 1), ("euler_steps", 1),
                         ("batch_size", 1), ("max_steps", 1), ("warmup_steps", 0),
-                        ("vq_warmup_steps", 0), ("checkpoint_every", 0)):
+                        ("vq_warmup_steps", 0), ("checkpoint_every", 0), ("num_workers", 1), ("max_failures", -1)):
             if getattr(self, key) < lo:
                 raise ConfigError(f"tokenizer.{key}={getattr(self, key)} must be >= {lo}")
+        if self.num_cpus_per_worker <= 0:
+            raise ConfigError(f"tokenizer.num_cpus_per_worker={self.num_cpus_per_worker} must be > 0")
         if self.codebook_size > 32768:
             raise ConfigError(f"tokenizer.codebook_size={self.codebook_size} must be <= 32768 (tokens are stored as int16)")
         if not 0.0 < self.vq_decay < 1.0:
@@ -331,7 +343,8 @@ class TokenizerConfig:
         if self.time_budget_s <= 0:
             raise ConfigError(f"tokenizer.time_budget_s={self.time_budget_s} must be > 0 seconds")
         if self.latent == "vae" and not self.vae_path:
-            raise ConfigError("tokenizer.latent='vae' needs tokenizer.vae_path: a local AutoencoderKL directory")
+            raise ConfigError("tokenizer.latent='vae' needs tokenizer.vae_path: an AutoencoderKL directory "
+                              "(local or s3://), e.g. one written by `physar tokenizer train-vae`")
 
 
 LM_ARCHS = ("llama", "qwen2", "gpt2")
@@ -376,11 +389,15 @@ class GenerateConfig:
     """Seed of the sampler; the same seed, model and prompts give the same videos."""
     gpu_memory_utilization: float = 0.8
     """Fraction of GPU memory vLLM may take for weights and KV cache, in (0, 1]."""
+    eval_per_scenario: int = 0
+    """`physar eval model`: videos per scenario of each evaluation set (eval_iid, eval_ood, held-out rl); 0: all."""
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ConfigError(f"generate.engine={self.engine!r}: allowed are {', '.join(ENGINES)}")
         self.sampling.check("generate.sampling")
+        if self.eval_per_scenario < 0:
+            raise ConfigError(f"generate.eval_per_scenario={self.eval_per_scenario} must be >= 0 (0: every video)")
         for key in ("batch_size", "samples_per_prompt"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"generate.{key}={getattr(self, key)} must be >= 1")
@@ -444,12 +461,21 @@ class SFTConfig:
     """α: LoRA scale numerator (the update is scaled by α / r)."""
     log_every: int = 10
     """Optimizer steps between metric reports."""
+    shuffle_buffer: int = 4096
+    """Sequences each worker's local shuffle buffer holds (0: stream order, i.e. shard by shard)."""
+    code_embeddings: str = "value"
+    """value: visual codes' embeddings start as sinusoidal features of the scalar each code stands for, when the
+    tokenizer's codes carry one (coordinate family; needs the tokenizer, which `physar run` passes); random: the
+    model's own initialisation."""
     seed: int = 0
     """Seed of initialisation and data order."""
 
     def __post_init__(self) -> None:
+        if self.shuffle_buffer < 0:
+            raise ConfigError(f"sft.shuffle_buffer={self.shuffle_buffer} must be >= 0 (0: no shuffling)")
         for key, value, allowed in (("arch", self.arch, LM_ARCHS), ("backend", self.backend, SFT_BACKENDS),
-                                    ("precision", self.precision, PRECISIONS)):
+                                    ("precision", self.precision, PRECISIONS),
+                                    ("code_embeddings", self.code_embeddings, ("value", "random"))):
             if value not in allowed:
                 raise ConfigError(f"sft.{key}={value!r}: allowed are {', '.join(allowed)}")
         for key, lo in (("hidden_size", 8), ("num_layers", 1), ("num_heads", 1), ("max_steps", 1),
@@ -693,6 +719,70 @@ class GRPOConfig:
         return self.max_steps * self.learner.updates_per_batch
 
 
+TUNE_SEARCHES = ("grid", "random", "optuna")
+TUNE_METRICS = ("ood_v_err", "rl_v_err")
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """`physar tune`: a Ray Tune sweep of GRPO runs over α, k, β and g, ranked by held-out v_err (SPEC §6)."""
+
+    alpha: tuple[float, ...] = (2.0, 4.0, 8.0)
+    """α values searched (sets measure.alpha, the scale of R_vel = α·exp(−k·v_err))."""
+    k: tuple[float, ...] = (0.7, 1.4, 2.8)
+    """k values searched (sets measure.k, the decay of R_vel per unit of v_err, (units/s)⁻¹)."""
+    beta: tuple[float, ...] = (0.0, 0.04, 0.1)
+    """β values searched (sets grpo.kl.beta, the weight of KL(π_θ ‖ π_ref))."""
+    group_size: tuple[int, ...] = (2, 4)
+    """g values searched (sets grpo.rollout.group_size); each must divide grpo.batch_size (paper's 28: 2, 4, 7, 14)."""
+    search: str = "random"
+    """grid (every combination, num_samples times), random (num_samples draws) or optuna (TPE; needs optuna)."""
+    num_samples: int = 16
+    """Trials drawn by random/optuna; for grid, repeats of the whole grid."""
+    seed: int = 0
+    """Seed of the random and optuna searchers (the same seed draws the same trials)."""
+    metric: str = "ood_v_err"
+    """Ranking metric, lower is better: ood_v_err (held-out OOD v_err, units/s) or rl_v_err; never reward,
+    whose scale α and k change."""
+    grace_period: int = 0
+    """ASHA: GRPO steps every trial runs before it may be stopped (0: grpo.eval_every, the first evaluation)."""
+    reduction_factor: int = 3
+    """ASHA: η; about 1/η of the trials at a rung go on to the next."""
+    max_t: int = 0
+    """ASHA: GRPO steps after which a trial stops (0: grpo.max_steps)."""
+    max_concurrent_trials: int = 0
+    """Trials running at once (0: as many as the cluster's resources hold)."""
+    trial_cpus: float = 1.0
+    """CPUs reserved for each trial's driver (the GRPO controller); its actors get bundles of their own."""
+
+    def __post_init__(self) -> None:
+        for key, lo, hi in (("alpha", 0.0, 1e6), ("k", 0.0, 1e6), ("beta", 0.0, 100.0)):
+            values = getattr(self, key)
+            if not values:
+                raise ConfigError(f"tune.{key}=[] is empty: give at least one value")
+            for v in values:
+                if not lo <= v <= hi:
+                    raise ConfigError(f"tune.{key} has {v}: values must be in [{lo:g}, {hi:g}]")
+        if not self.group_size:
+            raise ConfigError("tune.group_size=[] is empty: give at least one value")
+        for g in self.group_size:
+            if g < 2:
+                raise ConfigError(f"tune.group_size has {g}: values must be >= 2 (GRPO needs two samples per prompt)")
+        if self.search not in TUNE_SEARCHES:
+            raise ConfigError(f"tune.search={self.search!r}: allowed are {', '.join(TUNE_SEARCHES)}")
+        if self.metric not in TUNE_METRICS:
+            raise ConfigError(f"tune.metric={self.metric!r}: allowed are {', '.join(TUNE_METRICS)} (a measured "
+                              "v_err; reward is not comparable across trials because α and k change its scale)")
+        for key, lo in (("num_samples", 1), ("grace_period", 0), ("reduction_factor", 2), ("max_t", 0),
+                        ("max_concurrent_trials", 0)):
+            if getattr(self, key) < lo:
+                raise ConfigError(f"tune.{key}={getattr(self, key)} must be >= {lo}")
+        if self.max_t and self.grace_period and self.grace_period > self.max_t:
+            raise ConfigError(f"tune.grace_period={self.grace_period} must be <= tune.max_t={self.max_t}")
+        if not 0 < self.trial_cpus <= 64:
+            raise ConfigError(f"tune.trial_cpus={self.trial_cpus} must be in (0, 64]")
+
+
 @dataclass(frozen=True)
 class StorageConfig:
     """Object storage endpoint; credentials always come from the standard AWS environment."""
@@ -713,6 +803,8 @@ class RunConfig:
     """Ray cluster to join; empty starts a local instance (or joins RAY_ADDRESS if set)."""
     num_cpus: int = 0
     """CPUs for a local Ray instance; 0 lets Ray detect them."""
+    tune: bool = False
+    """`physar run` ends with the `tune` stage: a sweep (the tune branch) of GRPO runs from the SFT model."""
 
 
 @dataclass(frozen=True)
@@ -727,6 +819,7 @@ class Config:
     sft: SFTConfig = SFTConfig()
     generate: GenerateConfig = GenerateConfig()
     grpo: GRPOConfig = GRPOConfig()
+    tune: TuneConfig = TuneConfig()
 
     def hash(self, *branches: str) -> str:
         """Stable short hash of the named branches (all when none): lineage and manifests."""

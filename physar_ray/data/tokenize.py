@@ -100,21 +100,35 @@ def _check_columns(uri: str, schema: pa.Schema, what: str) -> None:
         raise storage.StorageError(f"{first[0]} is not a {what} table: it lacks {', '.join(missing + [needed])}")
 
 
-def _run(cfg: Config, src: str, tokenizer_uri: str, out: str, worker: type, schema: pa.Schema, what: str) -> int:
+def _mapped(cfg: Config, src: str, tokenizer_uri: str, worker: type, schema: pa.Schema, what: str,
+            splits: tuple[str, ...]) -> Any:
+    """The lazy dataset of ``src`` (only ``splits`` when given) through the tokenizer actor pool."""
+    import pyarrow.compute as pc
+
     from physar_ray.data.dataset import read_dataset
     from physar_ray.ray_runtime import ensure_ray
 
     _check_columns(src, schema, what)
     ensure_ray(cfg.run)
-    ds = _map(read_dataset(src), worker, tokenizer_uri, cfg, cfg.tokenizer.encode_actors, cfg.tokenizer.encode_batch_size)
-    return _write(ds, out)
+    ds = read_dataset(src)
+    if splits:
+        ds = ds.map_batches(lambda t: t.filter(pc.is_in(t.column("split"), pa.array(list(splits)))),
+                            batch_format="pyarrow", num_cpus=cfg.tokenizer.num_cpus_per_actor / 2)
+    return _map(ds, worker, tokenizer_uri, cfg, cfg.tokenizer.encode_actors, cfg.tokenizer.encode_batch_size)
 
 
 def encode(cfg: Config, data_uri: str, tokenizer_uri: str, out: str) -> int:
     """Tokenize every video under ``data_uri`` into Parquet under ``out``; returns the file count."""
-    return _run(cfg, data_uri, tokenizer_uri, out, EncodeWorker, VIDEO_SCHEMA, "videos")
+    return _write(_mapped(cfg, data_uri, tokenizer_uri, EncodeWorker, VIDEO_SCHEMA, "videos", ()), out)
 
 
-def reconstruct(cfg: Config, tokens_uri: str, tokenizer_uri: str, out: str) -> int:
-    """Decode every token video under ``tokens_uri`` into videos under ``out``; returns the file count."""
-    return _run(cfg, tokens_uri, tokenizer_uri, out, ReconstructWorker, TOKENS_SCHEMA, "tokens")
+def reconstruct(cfg: Config, tokens_uri: str, tokenizer_uri: str, out: str, splits: tuple[str, ...] = ()) -> int:
+    """Decode the token videos under ``tokens_uri`` (only ``splits`` when given) into videos under
+    ``out``; returns the file count."""
+    return _write(_mapped(cfg, tokens_uri, tokenizer_uri, ReconstructWorker, TOKENS_SCHEMA, "tokens", splits), out)
+
+
+def encoded_dataset(cfg: Config, data_uri: str, tokenizer_uri: str, splits: tuple[str, ...] = ()) -> Any:
+    """A lazy Ray Dataset of token-video rows encoded from the videos under ``data_uri`` by the
+    tokenizer actor pool (only ``splits`` when given); nothing is materialised or written."""
+    return _mapped(cfg, data_uri, tokenizer_uri, EncodeWorker, VIDEO_SCHEMA, "videos", splits)

@@ -29,8 +29,13 @@ def add_grpo_commands(stages: argparse._SubParsersAction,
         description="Writes OUT/metrics.jsonl, reward_curve.png, checkpoints/step_N/ (HF format), result.json and "
                     "config.resolved.yaml; rerunning with the same OUT resumes from the last checkpoint.")
     p.set_defaults(func=_grpo)
+    add_grpo_inputs(p, "output folder or s3:// URI")
+    add_config_args(p)
+
+
+def add_grpo_inputs(p: argparse.ArgumentParser, out_help: str) -> None:
+    """--model, --tokenizer, --data and --out: what a GRPO run (or a sweep of them) starts from."""
     p.add_argument("--model", required=True, help="SFT checkpoint: HF folder (local or s3://) with physar_visual")
     p.add_argument("--tokenizer", required=True, help="DDT tokenizer folder (local or s3://) the model was trained on")
     p.add_argument("--data", required=True, help="video dataset (local or s3://) with rl and eval_ood splits")
-    p.add_argument("--out", required=True, help="output folder or s3:// URI")
-    add_config_args(p)
+    p.add_argument("--out", required=True, help=out_help)

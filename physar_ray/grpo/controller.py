@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -289,11 +290,23 @@ class GRPOController:
         storage.write_text(storage.join(self.out, "metrics.jsonl"), lines)
         storage.write_bytes(storage.join(self.out, "reward_curve.png"), reward_curve(self.history))
 
-    def run(self) -> dict[str, Any]:
-        """Steps until grpo.max_steps or the time budget; evals, checkpoints, outputs; returns the summary."""
+    def run(self, on_eval: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Steps until grpo.max_steps or the time budget; evals, checkpoints, outputs; returns the summary.
+
+        ``on_eval`` is called with the metrics of every evaluation (`physar tune` reports them to Tune);
+        for the final one only after the checkpoint and result.json are written, as the caller may
+        end the process there.
+        """
         grpo, start = self.grpo, time.perf_counter()
+
+        def evaluate() -> dict[str, Any]:
+            metrics = self.evaluate()
+            if on_eval is not None:
+                on_eval(metrics)
+            return metrics
+
         if self.step == 0:
-            log.info("eval before GRPO: %s", self.evaluate())
+            log.info("eval before GRPO: %s", evaluate())
         bar = tqdm(total=grpo.max_steps, initial=self.step, desc="grpo", mininterval=5)
         while self.step < grpo.max_steps:
             metrics = self.run_step()
@@ -302,7 +315,7 @@ class GRPOController:
             log.info("step %d: reward %.3f, kl %.4f, %.1fs", metrics["grpo/step"], metrics["grpo/reward_mean"],
                      metrics["grpo/kl"], metrics["time/step_s"])
             if grpo.eval_every and self.step % grpo.eval_every == 0 and self.step < grpo.max_steps:
-                self.evaluate()
+                evaluate()
             out_of_time = grpo.time_budget_s and time.perf_counter() - start > grpo.time_budget_s
             if self.step % grpo.checkpoint_every == 0 or out_of_time:
                 self.checkpoint()
@@ -314,6 +327,8 @@ class GRPOController:
         path = self.checkpoint()
         summary = {"model": path, "steps": self.step, **summarize(self.history), **final}
         storage.write_json(storage.join(self.out, "result.json"), summary)
+        if on_eval is not None:
+            on_eval(final)
         return summary
 
     def shutdown(self) -> None:
@@ -373,7 +388,8 @@ def reward_curve(history: list[dict[str, Any]]) -> bytes:
     return buf.getvalue()
 
 
-def run_grpo(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str) -> dict[str, Any]:
+def run_grpo(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str,
+             on_eval: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """`physar grpo`: config.resolved.yaml beside the outputs, then the whole run (resuming if possible)."""
     from physar_ray.ray_runtime import ensure_ray
 
@@ -382,6 +398,6 @@ def run_grpo(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out
     ensure_ray(cfg.run)
     controller = GRPOController(cfg, model_uri, tokenizer_uri, data_uri, out)
     try:
-        return controller.run()
+        return controller.run(on_eval)
     finally:
         controller.shutdown()

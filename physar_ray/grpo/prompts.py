@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from physar_ray import storage
-from physar_ray.config import Config
+from physar_ray.config import Config, GRPOConfig
 from physar_ray.grpo.rollout import Prompt
 from physar_ray.records import table_to_records
 
@@ -27,6 +27,11 @@ class PromptSets:
     """eval_ood-split videos: out-of-distribution parameters."""
 
 
+def video_key(scenario: str, split: str, index: int) -> str:
+    """The order prompts are sorted in (and the key a rollout's videos carry)."""
+    return f"{scenario}/{split}/{index}"
+
+
 def _read_split(data_uri: str, split: str, cond_frames: int) -> list[Prompt]:
     prompts = []
     for uri in storage.list_files(data_uri):
@@ -34,21 +39,31 @@ def _read_split(data_uri: str, split: str, cond_frames: int) -> list[Prompt]:
             continue
         for r in table_to_records(storage.read_table(uri)):
             prompts.append(Prompt(np.ascontiguousarray(r.frames[:cond_frames]), r.states,
-                                  f"{r.scenario}/{r.split}/{r.index}"))
+                                  video_key(r.scenario, r.split, r.index)))
     return sorted(prompts, key=lambda p: p.key)
+
+
+def rl_holdout(count: int, grpo: GRPOConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(held-out, training) indices into the ``count`` rl-split videos sorted by key.
+
+    GRPO trains on the second part only; `physar eval model` scores every policy on the first,
+    so "rl" results before and after GRPO are on conditions the policy never trained on.
+    """
+    order = np.random.default_rng(grpo.seed).permutation(count)
+    held = min(grpo.eval_videos, count // 2)
+    return order[:held], order[held:]
 
 
 def load_prompts(data_uri: str, cfg: Config) -> PromptSets:
     """rl videos (minus a held-out eval set) as prompts; eval_ood videos for the OOD evaluation."""
     grpo, cond = cfg.grpo, cfg.data.cond_frames
     rl = _read_split(data_uri, "rl", cond)
-    order = np.random.default_rng(grpo.seed).permutation(len(rl))
-    held = min(grpo.eval_videos, len(rl) // 2)
-    train = [rl[i] for i in order[held:]]
+    held, rest = rl_holdout(len(rl), grpo)
+    train = [rl[i] for i in rest]
     if len(train) < grpo.prompts_per_step:
         raise ValueError(f"{data_uri} holds {len(rl)} rl-split videos; GRPO needs grpo.prompts_per_step="
-                         f"{grpo.prompts_per_step} training prompts plus {held} held out: generate more "
+                         f"{grpo.prompts_per_step} training prompts plus {len(held)} held out: generate more "
                          "(data.num_videos.rl) or lower grpo.batch_size")
     ood = _read_split(data_uri, "eval_ood", cond)
     ood = [ood[i] for i in np.random.default_rng(grpo.seed).permutation(len(ood))[: grpo.eval_videos]]
-    return PromptSets(train, [rl[i] for i in order[:held]], ood)
+    return PromptSets(train, [rl[i] for i in held], ood)

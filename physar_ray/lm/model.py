@@ -7,12 +7,14 @@ which is copied to a temporary folder first.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from physar_ray import storage
@@ -111,6 +113,43 @@ def save_pretrained(model: torch.nn.Module, tokenizer: Any, path: str | Path) ->
     model.save_pretrained(path, safe_serialization=True)
     if tokenizer is not None:
         tokenizer.save_pretrained(path)
+
+
+HF_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+            "special_tokens_map.json", "chat_template.jinja", "trainer.json")
+"""What a checkpoint's exported model keeps besides its *.safetensors (no optimizer state)."""
+
+
+def export_model(checkpoint_uri: str, target_uri: str) -> str:
+    """Copy a checkpoint folder's HF files (local or s3://) to ``target_uri``, leaving optimizer
+    state behind, so ``from_pretrained``, vLLM and `physar generate` load it; returns ``target_uri``."""
+    for f in storage.list_files(checkpoint_uri, suffix=""):
+        name = storage.relative(f, checkpoint_uri)
+        if "/" not in name and (name in HF_FILES or name.endswith(".safetensors")):
+            storage.write_bytes(storage.join(target_uri, name), storage.read_bytes(f))
+    return target_uri
+
+
+def init_code_embeddings(model: torch.nn.Module, vocab: VisualVocab, values: np.ndarray) -> None:
+    """Give each visual code's input and output embedding sinusoidal features of the scalar it
+    stands for (``DDTokenizer.code_values``), at the scale of the rows it replaces.
+
+    Codes of a coordinate tokenizer are numbered arbitrarily; with these rows, codes of nearby
+    values start with nearby embeddings and a hidden state that encodes a value scores every code
+    by its distance to it, so the LM does not first have to discover the codes' order.
+    """
+    values = torch.as_tensor(values, dtype=torch.float32)
+    if values.shape != (vocab.num_codes,):
+        raise ValueError(f"{values.shape[0]} code values for {vocab.num_codes} visual codes: tokenizer and LM disagree")
+    rows = slice(vocab.code_offset, vocab.code_offset + vocab.num_codes)
+    for embedding in {model.get_input_embeddings().weight, model.get_output_embeddings().weight}:
+        width = embedding.shape[1]
+        freqs = math.pi * torch.logspace(0, math.log10(4 * vocab.num_codes), width // 2)
+        angles = values[:, None] * freqs
+        features = torch.cat([torch.sin(angles), torch.cos(angles), torch.zeros(len(values), width % 2)], dim=1)
+        with torch.no_grad():
+            scale = embedding[rows].std() / features.std()
+            embedding[rows] = (features * scale).to(embedding.dtype)
 
 
 def video_vocab(cfg: SFTConfig, layout: VideoLayout) -> VisualVocab:

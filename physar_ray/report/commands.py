@@ -1,4 +1,4 @@
-"""`physar eval score` and `physar eval baselines` (registered by cli.build_parser)."""
+"""`physar eval score`, `physar eval baselines` and `physar eval model` (registered by cli.build_parser)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,18 @@ def _baselines(args: argparse.Namespace) -> None:
     print(", ".join(f"{name}: {n} videos" for name, n in counts.items()) + f" under {args.out}")
 
 
+def _model(args: argparse.Namespace) -> None:
+    from physar_ray.report.model_eval import evaluate_model
+
+    metrics = evaluate_model(_prepare(args), args.model, args.tokenizer, args.tokens, args.out)
+    for scenario, cols in sorted(metrics["table1"].get("data", {}).items()):
+        cells = ", ".join(f"{c} {v['v_err']:.3f}" if v.get("v_err") is not None else f"{c} —" for c, v in cols.items())
+        print(f"{scenario:10s} v_err: {cells}")
+    print(f"report: {storage.join(args.out, 'report.md')}")
+
+
 def add_eval_commands(stages: argparse._SubParsersAction) -> None:
-    """Register `physar eval score|baselines` on the CLI's stage subparsers."""
+    """Register `physar eval score|baselines|model` on the CLI's stage subparsers."""
     ev = stages.add_parser("eval", help="score videos against their ground truth; reference predictors")
     cmds = ev.add_subparsers(dest="command", required=True, metavar="COMMAND")
     score = cmds.add_parser(
@@ -55,3 +65,15 @@ def add_eval_commands(stages: argparse._SubParsersAction) -> None:
     base.add_argument("--data", required=True, help="video dataset folder or s3:// URI")
     base.add_argument("--out", required=True, help="output folder or s3:// URI")
     add_config_args(base)
+    model = cmds.add_parser(
+        "model", help="generate with an LM on the eval sets (eval_iid, eval_ood, held-out rl), decode, score",
+        description="One sample per condition (generate.sampling), at most generate.eval_per_scenario conditions per "
+                    "scenario and set. Writes OUT/generated/ (token videos), OUT/videos/ (decoded) and the "
+                    "`eval score` outputs (metrics.json with IID / OOD / RL columns, report.md, plots).")
+    model.set_defaults(func=_model)
+    for flag, text in (("--model", "HF model folder (local or s3://), e.g. RUN/sft/model"),
+                       ("--tokenizer", "DDT tokenizer folder the model's tokens come from"),
+                       ("--tokens", "token-video dataset with eval_iid / eval_ood / rl splits"),
+                       ("--out", "output folder or s3:// URI")):
+        model.add_argument(flag, required=True, help=text)
+    add_config_args(model)

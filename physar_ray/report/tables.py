@@ -15,8 +15,8 @@ from physar_ray.config import SCENARIOS
 GROUP_KEYS = ("source", "scenario", "split", "ood_level")
 OK_MEANS = ("v_err", "r_err", "centre_err_px", "phyworld")
 ALL_MEANS = ("r_vel", "r_mass", "reward", "valid_fraction")
-TABLE1_SPLITS = {"iid": "eval_iid", "ood": "eval_ood"}
-"""Paper Table 1 columns: in-distribution and out-of-distribution evaluation splits."""
+TABLE1_SPLITS = {"iid": "eval_iid", "ood": "eval_ood", "rl": "rl"}
+"""Paper Table 1 columns (in- and out-of-distribution evaluation splits) plus the RL-range set of Table 2."""
 
 
 def _mean(values: Iterable[float]) -> float | None:
@@ -69,7 +69,7 @@ def _sources(metrics: dict) -> list[str]:
 
 
 def table1_markdown(metrics: dict, metric: str) -> str:
-    """Paper Table 1 layout: one row per source, `IID / OOD` per scenario."""
+    """Paper Table 1 layout: one row per source, `IID / OOD / RL` per scenario."""
     scenarios = [s for s in SCENARIOS if any(g["scenario"] == s for g in metrics["groups"])]
     lines = ["| source | " + " | ".join(scenarios) + " |", "| --- |" + " --- |" * len(scenarios)]
     for source in _sources(metrics):
@@ -116,9 +116,9 @@ def report_markdown(metrics: dict, data_uri: str, plots: list[str]) -> str:
         f"{total['count']} scored videos (all sources); {total['floored']} got the floor reward ({reasons}).",
         "Sources: `data` is the dataset's own frames (for simulator data this is the tracker floor); "
         "`static` and `constant_velocity` are reference predictors that see only the conditioning frames.",
-        "## Velocity error v_err (eq. 4, units/s), IID / OOD", table1_markdown(metrics, "v_err"),
-        "## PhyWorld evaluator metric (units/s), IID / OOD", table1_markdown(metrics, "phyworld"),
-        "## Reward R, IID / OOD", table1_markdown(metrics, "reward"),
+        "## Velocity error v_err (eq. 4, units/s), IID / OOD / RL", table1_markdown(metrics, "v_err"),
+        "## PhyWorld evaluator metric (units/s), IID / OOD / RL", table1_markdown(metrics, "phyworld"),
+        "## Reward R, IID / OOD / RL", table1_markdown(metrics, "reward"),
         "## v_err by OOD level (eval_ood)", ood_level_markdown(metrics, "v_err"),
         "## Every group", groups_markdown(metrics),
         "## Plots", "\n".join(f"![{p}]({p})" for p in plots),

@@ -187,6 +187,16 @@ class DDTokenizer(nn.Module):
         frames = torch.cat(out).view(*t.shape[:-1], self.resolution, self.resolution, 3)
         return frames.numpy() if isinstance(tokens, np.ndarray) else frames.to(tokens.device)
 
+    @torch.no_grad()
+    def code_values(self) -> np.ndarray | None:
+        """The scalar each code stands for, [codebook_size] float32, for families whose tokens carry
+        one scalar (coord); None for the paper's family, whose codes have no order."""
+        curve = getattr(self.model, "curve", None)
+        if curve is None:
+            return None
+        return curve.invert(self.model.quantizer.embed(torch.arange(self.cfg.codebook_size, device=self.device)))\
+            .float().cpu().numpy()
+
     def save(self, path: str | Path) -> None:
         """``path/model.safetensors`` + ``path/tokenizer.json`` (local or s3://), each written atomically."""
         path = str(path)

@@ -1,7 +1,8 @@
 """The paper family's input space: patchified pixels, or a diffusers AutoencoderKL's latents.
 
 Both map ink [B, 3, H, W] (1 − rgb/255) to a sequence [B, N, D] and back. The VAE path loads a
-local ``save_pretrained`` directory with ``AutoencoderKL.from_pretrained(path)``; its weights
+``save_pretrained`` directory (local, or s3:// copied to a temporary folder first, e.g. the
+output of `physar tokenizer train-vae`) with ``AutoencoderKL.from_pretrained``; its weights
 stay frozen and are saved inside the tokenizer checkpoint too, so a checkpoint decodes
 exactly as trained (loading still needs ``tokenizer.vae_path`` to build the VAE's shape).
 Sizes: 128-px frames and the usual 8× VAE give a 16×16×4 latent grid, i.e. N = 256 latent
@@ -10,11 +11,14 @@ tokens (patch 1), not the paper's 1024 (its frames were larger).
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Protocol
 
 import torch
 from torch import nn
+
+from physar_ray import storage
 
 
 def patchify(x: torch.Tensor, patch: int) -> torch.Tensor:
@@ -67,12 +71,18 @@ class VAELatent(nn.Module):
     def __init__(self, path: str, resolution: int, patch: int = 1) -> None:
         super().__init__()
         from diffusers import AutoencoderKL  # heavy: imported only when a VAE is used
-        if not (Path(path) / "config.json").exists():
+        if not storage.exists(storage.join(path, "config.json")):
             raise FileNotFoundError(
                 f"tokenizer.vae_path={path!r} is not a diffusers AutoencoderKL directory (no config.json): "
-                "save one with AutoencoderKL.save_pretrained(path)"
+                "save one with AutoencoderKL.save_pretrained(path) or `physar tokenizer train-vae --out PATH`"
             )
-        self.vae = AutoencoderKL.from_pretrained(path).eval().requires_grad_(False)
+        if storage.is_s3(path):
+            with tempfile.TemporaryDirectory(prefix="physar-vae-") as local:
+                for uri in storage.list_files(path, suffix=""):
+                    (Path(local) / uri.rsplit("/", 1)[-1]).write_bytes(storage.read_bytes(uri))
+                self.vae = AutoencoderKL.from_pretrained(local).eval().requires_grad_(False)
+        else:
+            self.vae = AutoencoderKL.from_pretrained(path).eval().requires_grad_(False)
         down = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.scale = float(self.vae.config.scaling_factor)
         self.channels, self.grid, self.patch = self.vae.config.latent_channels, resolution // down, patch

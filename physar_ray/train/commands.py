@@ -23,7 +23,7 @@ def _config(args: argparse.Namespace) -> Config:
 def _sft_train(args: argparse.Namespace) -> None:
     from physar_ray.train.sft_job import run_sft
 
-    summary = run_sft(_config(args), args.data, args.out)
+    summary = run_sft(_config(args), args.data, args.out, args.tokenizer)
     m = summary["metrics"]
     print(f"step {int(m['sft/step'])}: loss {m['sft/loss']:.4f}, {m['sft/tokens_per_s']:.0f} tokens/s; "
           f"model in {summary['model']}")
@@ -45,7 +45,12 @@ def add_sft_commands(stages: argparse._SubParsersAction,
             "the final HF model in --out/model")
     train = cmds.add_parser("train", help=text, description=text)
     train.set_defaults(func=_sft_train)
-    train.add_argument("--data", required=True, help="token-video Parquet folder (tokens column), local or s3://")
+    train.add_argument("--data", required=True,
+                       help="token-video Parquet (tokens column), or a video dataset with --tokenizer; local or s3://; "
+                            "only its sft-split videos train when it has a split column")
+    train.add_argument("--tokenizer", default=None,
+                       help="DDT tokenizer folder (local or s3://): encode a video dataset on the way to the trainer "
+                            "(a Ray Data actor pool), with no tokens dataset written")
     train.add_argument("--out", required=True, help="run folder or s3:// URI")
     add_config_args(train)
     text = "sample continuations of each video's condition frames with the LM; writes generated.parquet"

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import torch
+from tqdm import tqdm
 
 from physar_ray import storage
 from physar_ray.config import Config
@@ -38,30 +39,36 @@ def make_engine(cfg: Config, model_uri: str, layout: VideoLayout) -> GenerationE
     return TorchEngine(model.to(device), vocab, layout.target_codes)
 
 
-def generate_videos(cfg: Config, model_uri: str, data_uri: str, out_uri: str) -> dict[str, Any]:
-    """Generate for every row of ``data_uri``; writes ``<out>/generated.parquet``."""
+def generate_table(cfg: Config, engine: GenerationEngine, table: pa.Table, samples_per_prompt: int) -> pa.Table:
+    """``samples_per_prompt`` continuations of every row's condition frames: the row's metadata,
+    ``tokens`` (condition + generated, T·K codes), ``logprob`` (sum over generated tokens), ``sample``."""
     layout = VideoLayout.from_config(cfg)
-    table = storage.read_table(data_uri)
     if "tokens" not in table.column_names:
-        raise ValueError(f"{data_uri} has no 'tokens' column (it has {', '.join(table.column_names)}): "
+        raise ValueError(f"the table has no 'tokens' column (it has {', '.join(table.column_names)}): "
                          "generate reads token videos")
     codes = tokens_to_codes(table.column("tokens").to_numpy(zero_copy_only=False), layout)
-    engine = make_engine(cfg, model_uri, layout)
     g = cfg.generate
     videos, logprobs = [], []
-    for start in range(0, len(codes), g.batch_size):
+    for start in tqdm(range(0, len(codes), g.batch_size), desc="generate", unit="batch", mininterval=5):
         chunk = codes[start: start + g.batch_size]
-        ids, lp = engine.generate(prompt_ids(chunk, layout, engine.vocab), g.samples_per_prompt, g.sampling,
+        ids, lp = engine.generate(prompt_ids(chunk, layout, engine.vocab), samples_per_prompt, g.sampling,
                                   seed=g.seed + start)
         gen = generated_codes(ids, layout, engine.vocab)
-        videos.append(full_video(np.repeat(chunk, g.samples_per_prompt, axis=0), gen, layout))
+        videos.append(full_video(np.repeat(chunk, samples_per_prompt, axis=0), gen, layout))
         logprobs.append(lp.sum(axis=1))
-    rows = np.repeat(np.arange(len(codes)), g.samples_per_prompt)
+    rows = np.repeat(np.arange(len(codes)), samples_per_prompt)
     meta = table.drop_columns(["tokens"]).take(pa.array(rows)) if table.num_columns > 1 else pa.table({})
     out = meta.append_column("tokens", pa.array([v.ravel().astype(np.int16) for v in np.concatenate(videos)],
                                                 type=pa.list_(pa.int16())))
     out = out.append_column("logprob", pa.array(np.concatenate(logprobs), type=pa.float32()))
-    out = out.append_column("sample", pa.array(np.tile(np.arange(g.samples_per_prompt), len(codes)), type=pa.int32()))
+    return out.append_column("sample", pa.array(np.tile(np.arange(samples_per_prompt), len(codes)), type=pa.int32()))
+
+
+def generate_videos(cfg: Config, model_uri: str, data_uri: str, out_uri: str) -> dict[str, Any]:
+    """Generate for every row of ``data_uri``; writes ``<out>/generated.parquet``."""
+    table = storage.read_table(data_uri)
+    engine = make_engine(cfg, model_uri, VideoLayout.from_config(cfg))
+    out = generate_table(cfg, engine, table, cfg.generate.samples_per_prompt)
     storage.write_table(storage.join(out_uri, "generated.parquet"), out)
     log.info("wrote %d generated videos to %s", out.num_rows, out_uri)
     return {"videos": out.num_rows, "out": storage.join(out_uri, "generated.parquet")}

@@ -31,7 +31,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from physar_ray.config import Config, SFTConfig, from_dict, to_dict
-from physar_ray.lm.model import save_pretrained, video_lm
+from physar_ray.lm.model import init_code_embeddings, save_pretrained, video_lm
 from physar_ray.lm.sequence import VideoLayout
 from physar_ray.lm.vocab import VisualVocab, VocabError
 from physar_ray.train.ddp import DDPBackend
@@ -92,9 +92,10 @@ class FolderReporter:
         return done[-1] if done else None
 
 
-def loop_config(cfg: Config, vocab: VisualVocab) -> dict[str, Any]:
-    """The plain dict the loop takes (what Ray Train ships to each worker)."""
-    return {"cfg": to_dict(cfg), "vocab": vocab.to_dict()}
+def loop_config(cfg: Config, vocab: VisualVocab, code_values: list[float] | None = None) -> dict[str, Any]:
+    """The plain dict the loop takes (what Ray Train ships to each worker); ``code_values``
+    (``DDTokenizer.code_values``) initialise the visual embeddings when sft.code_embeddings=value."""
+    return {"cfg": to_dict(cfg), "vocab": vocab.to_dict(), "code_values": code_values}
 
 
 def _ensure_process_group() -> None:
@@ -166,6 +167,8 @@ def sft_loop(config: dict[str, Any], batches: Iterable[dict[str, Any]], reporter
     if vocab != expected:
         raise VocabError(f"the batches were built for {expected} but the model has {vocab}: "
                          "build them with lm.model.video_vocab for the same sft.model_path")
+    if cfg.code_embeddings == "value" and config.get("code_values") is not None:
+        init_code_embeddings(model, vocab, config["code_values"])
     model = (_lora(model, cfg) if cfg.lora else model).to(device).train()
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(

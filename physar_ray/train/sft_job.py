@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from physar_ray import storage
-from physar_ray.config import Config, from_dict
-from physar_ray.lm.model import video_vocab
+from physar_ray.config import Config, SFTConfig, from_dict
+from physar_ray.lm.model import export_model, video_vocab
 from physar_ray.lm.sequence import VideoLayout, tokens_to_codes, training_batch
 from physar_ray.lm.vocab import VisualVocab
 from physar_ray.ray_runtime import ensure_ray
@@ -29,29 +29,42 @@ log = logging.getLogger("physar.sft")
 
 TOKENS_COLUMN = "tokens"
 MODEL_DIR = "model"
-HF_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-            "special_tokens_map.json", "chat_template.jinja", "trainer.json")
+
+TRAIN_SPLIT = "sft"
+"""A tokens dataset with a ``split`` column contributes only these videos (the rest are for eval and RL)."""
 
 
 def to_sequences(batch: dict[str, np.ndarray], layout: VideoLayout, vocab: VisualVocab) -> dict[str, np.ndarray]:
-    """Ray Data map: a ``tokens`` batch → ``input_ids`` / ``labels`` [B, L]."""
-    return training_batch(tokens_to_codes(batch[TOKENS_COLUMN], layout), layout, vocab)
+    """Ray Data map: a ``tokens`` batch (sft-split rows when it has a ``split`` column) → ``input_ids`` / ``labels`` [B, L]."""
+    tokens = batch[TOKENS_COLUMN]
+    if "split" in batch:
+        tokens = tokens[np.asarray(batch["split"]) == TRAIN_SPLIT]
+    return training_batch(tokens_to_codes(tokens, layout), layout, vocab)
 
 
-def sequence_dataset(data_uri: str, layout: VideoLayout, vocab: VisualVocab, num_cpus: float) -> Any:
-    """A streaming Ray Dataset of LM sequences read from the token-video Parquet under ``data_uri``."""
+def sequence_dataset(cfg: Config, data_uri: str, vocab: VisualVocab, tokenizer_uri: str | None = None) -> Any:
+    """A streaming Ray Dataset of LM sequences from ``data_uri``: token videos (``tokens`` column),
+    or videos (``frames``) that the DDT actor pool of ``tokenizer_uri`` encodes on the way. Only
+    sft-split videos are used when the dataset has a ``split`` column (e.g. a pipeline's tokens/)."""
     import ray.data
 
+    from physar_ray.data.tokenize import encoded_dataset
+
+    layout, num_cpus = VideoLayout.from_config(cfg), cfg.sft.num_cpus_per_worker / 2
     files = storage.list_files(data_uri)
     if not files:
-        raise FileNotFoundError(f"{data_uri} holds no .parquet files: point --data at a tokenized dataset")
+        raise FileNotFoundError(f"{data_uri} holds no .parquet files: point --data at a tokens or videos dataset")
     fs, first = storage.filesystem(files[0])
     columns = pq.read_schema(first, filesystem=fs).names
-    if TOKENS_COLUMN not in columns:
-        raise ValueError(f"{files[0]} has no '{TOKENS_COLUMN}' column (it has {', '.join(columns)}): "
-                         "SFT reads token videos; tokenize the frames dataset first")
-    paths = [storage.filesystem(f)[1] for f in files]
-    ds = ray.data.read_parquet(paths, filesystem=fs, columns=[TOKENS_COLUMN])
+    if TOKENS_COLUMN in columns:
+        paths = [storage.filesystem(f)[1] for f in files]
+        ds = ray.data.read_parquet(paths, filesystem=fs,
+                                   columns=[TOKENS_COLUMN] + (["split"] if "split" in columns else []))
+    elif "frames" in columns and tokenizer_uri:
+        ds = encoded_dataset(cfg, data_uri, tokenizer_uri, splits=(TRAIN_SPLIT,))
+    else:
+        raise ValueError(f"{files[0]} has no '{TOKENS_COLUMN}' column (it has {', '.join(columns)}): SFT reads token "
+                         "videos, or videos with --tokenizer URI (a DDT checkpoint that encodes them on the way)")
     return ds.map_batches(to_sequences, fn_kwargs={"layout": layout, "vocab": vocab}, batch_format="numpy",
                           num_cpus=num_cpus)
 
@@ -75,13 +88,19 @@ class RayTrainReporter:
 
 
 class _ShardEpochs:
-    """A worker's dataset shard as a re-iterable of numpy batches (one pass per epoch)."""
+    """A worker's dataset shard as a re-iterable of numpy batches, one pass per epoch, shuffled
+    through a local buffer of sft.shuffle_buffer sequences (seeded by sft.seed, epoch and rank):
+    shards hold one scenario each, and an unshuffled stream trains on them in turn."""
 
-    def __init__(self, shard: Any, batch_size: int) -> None:
-        self.shard, self.batch_size = shard, batch_size
+    def __init__(self, shard: Any, cfg: SFTConfig, rank: int) -> None:
+        self.shard, self.cfg, self.rank, self.epoch = shard, cfg, rank, 0
 
     def __iter__(self):
-        return iter(self.shard.iter_batches(batch_size=self.batch_size, batch_format="numpy", drop_last=True))
+        seed = self.cfg.seed + 1000 * self.epoch + self.rank
+        self.epoch += 1
+        return iter(self.shard.iter_batches(batch_size=self.cfg.batch_size, batch_format="numpy", drop_last=True,
+                                            local_shuffle_buffer_size=self.cfg.shuffle_buffer or None,
+                                            local_shuffle_seed=seed if self.cfg.shuffle_buffer else None))
 
 
 def _worker(config: dict[str, Any]) -> None:
@@ -91,21 +110,23 @@ def _worker(config: dict[str, Any]) -> None:
     cfg = from_dict(config["cfg"]).sft
     shard = ray.train.get_dataset_shard("train")
     device = ray.train.torch.get_device() if cfg.use_gpu else None
-    sft_loop(config, _ShardEpochs(shard, cfg.batch_size), RayTrainReporter(), device)
+    sft_loop(config, _ShardEpochs(shard, cfg, ray.train.get_context().get_world_rank()), RayTrainReporter(), device)
 
 
-def export_model(checkpoint_dir: str, out_uri: str) -> str:
-    """Copy the HF files (safetensors, config, tokenizer, trainer.json) of a checkpoint to ``<out>/model``,
-    leaving the optimizer state behind; returns that URI."""
-    target = storage.join(out_uri, MODEL_DIR)
-    for f in sorted(Path(checkpoint_dir).iterdir()):
-        if f.is_file() and (f.name in HF_FILES or ".safetensors" in f.name):
-            storage.write_bytes(storage.join(target, f.name), f.read_bytes())
-    return target
+def code_values(tokenizer_uri: str | None, cfg: Config) -> list[float] | None:
+    """The scalar of each code of the tokenizer at ``tokenizer_uri`` (None without one, or for the paper family)."""
+    if not tokenizer_uri:
+        log.info("sft.code_embeddings=value without a tokenizer: the visual embeddings keep the model's init")
+        return None
+    from physar_ray.tokenizer.ddt import DDTokenizer
+
+    values = DDTokenizer.load(tokenizer_uri, resolution=cfg.data.resolution).code_values()
+    return None if values is None else values.tolist()
 
 
-def run_sft(cfg: Config, data_uri: str, out_uri: str) -> dict[str, Any]:
-    """Train with Ray Train; returns the final metrics, the checkpoint path and the model URI."""
+def run_sft(cfg: Config, data_uri: str, out_uri: str, tokenizer_uri: str | None = None) -> dict[str, Any]:
+    """Train with Ray Train on token videos (or videos plus the tokenizer that encodes them, see
+    :func:`sequence_dataset`); returns the final metrics, the checkpoint path and the model URI."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -113,12 +134,13 @@ def run_sft(cfg: Config, data_uri: str, out_uri: str) -> dict[str, Any]:
     sft = cfg.sft
     layout = VideoLayout.from_config(cfg)
     vocab = video_vocab(sft, layout)
-    dataset = sequence_dataset(data_uri, layout, vocab, num_cpus=sft.num_cpus_per_worker / 2)
+    dataset = sequence_dataset(cfg, data_uri, vocab, tokenizer_uri)
+    values = code_values(tokenizer_uri, cfg) if sft.code_embeddings == "value" else None
     fs, root = storage.filesystem(out_uri)
     resources = {"CPU": sft.num_cpus_per_worker, **({"GPU": 1} if sft.use_gpu else {})}
     trainer = TorchTrainer(
         _worker,
-        train_loop_config=loop_config(cfg, vocab),
+        train_loop_config=loop_config(cfg, vocab, values),
         scaling_config=ScalingConfig(num_workers=sft.num_workers, use_gpu=sft.use_gpu,
                                      resources_per_worker=resources),
         run_config=RunConfig(name="sft", storage_path=root, storage_filesystem=fs,
@@ -131,7 +153,7 @@ def run_sft(cfg: Config, data_uri: str, out_uri: str) -> dict[str, Any]:
     if result.checkpoint is None:
         raise RuntimeError(f"SFT ended without a checkpoint: {result.error}")
     with tempfile.TemporaryDirectory(prefix="physar-sft-final-") as tmp:
-        model_uri = export_model(result.checkpoint.to_directory(tmp), out_uri)
+        model_uri = export_model(result.checkpoint.to_directory(tmp), storage.join(out_uri, MODEL_DIR))
     summary = {"metrics": result.metrics, "checkpoint": result.checkpoint.path, "model": model_uri}
     storage.write_text(storage.join(out_uri, "sft_summary.json"), json.dumps(summary, indent=2, default=str) + "\n")
     log.info("SFT done at step %s, model in %s", result.metrics.get("sft/step"), model_uri)

@@ -6,6 +6,9 @@ import subprocess
 import sys
 
 import yaml
+from transformers import AutoConfig
+
+from tests.e2e.short_run import SHORT_RUN
 
 PHYSAR = [sys.executable, "-m", "physar_ray.cli"]
 ENV = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "disabled"}
@@ -23,25 +26,46 @@ def test_help_explains_every_command():
     assert "--num-videos" in gen and "dotted config overrides" in gen and "s3://" in gen
 
 
-def test_run_tiny_writes_a_self_describing_run_folder(tmp_path):
+STAGE_ORDER = ("data", "samples", "floor", "tokenizer", "tokens", "recon", "sft", "eval_sft", "grpo", "eval_grpo")
+
+
+def test_run_writes_a_self_describing_run_folder_then_skips_and_redoes_from_a_stage(tmp_path):
     out = tmp_path / "demo"
-    physar("run", "--preset", "tiny", "--out", str(out), "data.num_videos.sft=6", "data.num_videos.rl=3",
-           "data.num_videos.eval_iid=3", "data.num_videos.eval_ood=6", "data.videos_per_shard=3",
-           "data.resolution=48", "tokenizer.time_budget_s=3")
+    physar("run", "--preset", "tiny", "--out", str(out), *SHORT_RUN)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["preset"] == "tiny"
-    assert set(summary["wall_s"]) == {"data", "samples", "floor", "tokenizer", "tokens", "recon", "total"}
+    stages = set(STAGE_ORDER)
+    assert set(summary["wall_s"]) == stages | {"total"}
     resolved = yaml.safe_load((out / "config.resolved.yaml").read_text())
-    assert resolved["data"]["resolution"] == 48 and resolved["run"]["preset"] == "tiny"
+    assert resolved["data"]["resolution"] == 32 and resolved["run"]["preset"] == "tiny"
     manifest = json.loads((out / "data" / "manifest.json").read_text())
-    assert manifest["counts"]["collision"] == {"sft": 6, "rl": 3, "eval_iid": 3, "eval_ood": 6}
+    assert manifest["counts"]["collision"] == {"sft": 4, "rl": 4, "eval_iid": 2, "eval_ood": 3}
     assert {p.name for p in (out / "samples").glob("*.png")} == {"uniform.png", "parabola.png", "collision.png"}
     assert len(list((out / "samples" / "gifs").glob("*.gif"))) == 9
-    floor = json.loads((out / "eval" / "floor" / "metrics.json").read_text())
-    assert floor and (out / "eval" / "floor" / "report.md").exists()
-    assert (out / "tokenizer" / "model.safetensors").exists()
-    recon = json.loads((out / "eval" / "recon" / "metrics.json").read_text())
-    assert recon and list((out / "tokens").rglob("*.parquet"))
+    assert (out / "eval" / "floor" / "report.md").exists() and (out / "tokenizer" / "model.safetensors").exists()
+    assert set(summary["table4"]) == {"uniform", "parabola", "collision"}
+    assert summary["table4"]["uniform"]["floor_v_err"] < 0.05
+    assert set(summary["models"]) == {"static", "constant_velocity", "sft", "grpo"}
+    for model in ("sft", "grpo"):
+        assert AutoConfig.from_pretrained(out / model / "model").physar_visual["num_codes"] == 256
+        counts = json.loads((out / "eval" / model / "metrics.json").read_text())["total"]["count"]
+        assert counts == 3 * (2 + 2) + 2  # per scenario 2 iid and 2 of 3 ood; the 2 held-out rl videos
+    assert "## Velocity error v_err" in (out / "report.md").read_text()
+
+    lineage = json.loads((out / "lineage.json").read_text())
+    assert set(lineage) == stages and {v["status"] for v in lineage.values()} == {"done"}
+    assert lineage["tokens"]["inputs"] == ["data", "tokenizer"] and lineage["grpo"]["inputs"] == ["sft", "tokenizer", "data"]
+    assert summary["this_run"]["stages"] == list(STAGE_ORDER)
+    physar("run", "--preset", "tiny", "--out", str(out), *SHORT_RUN)
+    assert json.loads((out / "lineage.json").read_text()) == lineage  # nothing redone
+    second = json.loads((out / "summary.json").read_text())
+    assert second["this_run"]["stages"] == [] and second["wall_s"] == summary["wall_s"]
+    physar("run", "--preset", "tiny", "--out", str(out), *SHORT_RUN, "--from", "grpo")
+    again = json.loads((out / "lineage.json").read_text())
+    assert again["sft"] == lineage["sft"] and again["grpo"]["finished_at"] >= lineage["grpo"]["finished_at"]
+    assert json.loads((out / "summary.json").read_text())["this_run"]["stages"] == ["grpo", "eval_grpo"]
+    bad = physar("run", "--preset", "tiny", "--out", str(out), "--from", "bogus", check=False)
+    assert bad.returncode == 2 and "is not a stage: choose one of data, samples, floor, tokenizer" in bad.stderr
 
 
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
@@ -50,22 +74,3 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "physar: error: data.resolution=8 is too small: use at least 32 px"]
     assert not list(tmp_path.iterdir())  # nothing half-written
-
-
-def test_second_run_skips_and_from_redoes_only_what_follows(tmp_path):
-    out = tmp_path / "r"
-    small = ["data.num_videos.sft=3", "data.num_videos.rl=3", "data.num_videos.eval_iid=3",
-             "data.num_videos.eval_ood=3", "data.resolution=32", "data.scenarios=[uniform]", "tokenizer.time_budget_s=2"]
-    physar("run", "--preset", "tiny", "--out", str(out), *small)
-    lineage = json.loads((out / "lineage.json").read_text())
-    assert set(lineage) == {"data", "samples", "floor", "tokenizer", "tokens", "recon"}
-    assert lineage["samples"]["inputs"] == ["data"] and lineage["tokens"]["inputs"] == ["data", "tokenizer"]
-    physar("run", "--preset", "tiny", "--out", str(out), *small)
-    assert json.loads((out / "lineage.json").read_text()) == lineage  # nothing redone
-    assert all(v == 0.0 for k, v in json.loads((out / "summary.json").read_text())["wall_s"].items() if k != "total")
-    physar("run", "--preset", "tiny", "--out", str(out), *small, "--from", "recon")
-    again = json.loads((out / "lineage.json").read_text())
-    wall = json.loads((out / "summary.json").read_text())["wall_s"]
-    assert again["tokenizer"] == lineage["tokenizer"] and wall["tokenizer"] == 0.0 and wall["recon"] > 0.0
-    bad = physar("run", "--preset", "tiny", "--out", str(out), "--from", "bogus", check=False)
-    assert bad.returncode == 2 and "is not a stage: choose one of data, samples, floor, tokenizer" in bad.stderr

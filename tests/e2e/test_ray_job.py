@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from physar_ray import storage
+from tests.e2e.short_run import SHORT_RUN
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = str(Path(sys.executable).parent)
@@ -69,8 +70,7 @@ def submit(ray_head, *command: str) -> subprocess.CompletedProcess:
         time.sleep(2)
 
 
-TINY = ["--preset", "tiny", "data.num_videos.sft=3", "data.num_videos.rl=3", "data.num_videos.eval_iid=3",
-        "data.num_videos.eval_ood=3", "data.resolution=32", "tokenizer.time_budget_s=2"]
+TINY = ["--preset", "tiny", *SHORT_RUN]
 
 
 def test_pipeline_job_succeeds_and_writes_to_s3(ray_head, s3_bucket):
@@ -78,9 +78,10 @@ def test_pipeline_job_succeeds_and_writes_to_s3(ray_head, s3_bucket):
     result = submit(ray_head, "python", "-m", "physar_ray.cli", "run", *TINY, "--out", out)
     assert "succeeded" in result.stdout + result.stderr, result.stdout[-3000:] + result.stderr[-3000:]
     assert storage.read_json(f"{out}/summary.json")["preset"] == "tiny"
-    assert storage.read_json(f"{out}/data/manifest.json")["counts"]["collision"]["sft"] == 3
+    assert storage.read_json(f"{out}/data/manifest.json")["counts"]["collision"]["sft"] == 4
     assert storage.exists(f"{out}/samples/collision.png")
     assert storage.exists(f"{out}/tokenizer/model.safetensors") and storage.exists(f"{out}/eval/recon/metrics.json")
+    assert storage.exists(f"{out}/grpo/model/model.safetensors") and storage.exists(f"{out}/report.md")
 
 
 def test_failing_job_reports_failure(ray_head, tmp_path):

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import threading
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +16,7 @@ from physar_ray.lm.sequence import VideoLayout
 from physar_ray.lm.synthetic import moving_code_videos
 from physar_ray.lm.vocab import VisualVocab, scratch_vocab
 from physar_ray.train.sft_job import run_sft, sequence_dataset
+from tests.integration.train.worker_kill import kill_a_worker_after_checkpoint
 
 SMALL = ["data.num_frames=8", "data.cond_frames=3", "data.contact_frames=[2, 5]", "tokenizer.num_tokens=4",
          "tokenizer.codebook_size=32", "sft.hidden_size=64", "sft.num_layers=2", "sft.num_heads=4",
@@ -60,43 +58,13 @@ def test_two_workers_with_zero2(ray_local, tmp_path):
     assert trainer["tokens"] == 12 * 2 * 16 * (1 + 8 * 4)  # steps × workers × batch × sequence length
 
 
-def _train_workers() -> list:
-    """Live Ray Train worker processes of this test's Ray instance (descendants of its raylet)."""
-    import psutil
-    import ray
-
-    raylet = ray._private.worker.global_worker.node.all_processes["raylet"][0].process.pid
-    return [p for p in psutil.Process(raylet).children(recursive=True)
-            if "RayTrainWorker" in " ".join(p.cmdline())]
-
-
-def _kill_a_worker_after_checkpoint(run_dir, step: int, killed: list, errors: list) -> None:
-    """Wait until a checkpoint of ``step`` is in storage, then SIGKILL one Ray Train worker process.
-
-    A checkpoint's files land before the controller registers it, so the test waits for the one
-    after the checkpoint it expects the restart to use.
-    """
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline:
-            done = [p for p in run_dir.glob("sft/checkpoint_*/trainer.json")
-                    if json.loads(p.read_text())["step"] >= step]
-            workers = _train_workers() if done else []
-            if workers:
-                os.kill(workers[0].pid, signal.SIGKILL)
-                killed.append(workers[0].pid)
-                return
-            time.sleep(0.2)
-    except Exception as exc:  # surfaced by the test's assertion
-        errors.append(repr(exc))
-
-
 def test_a_killed_run_resumes_from_its_checkpoint_and_reaches_the_same_step(ray_local, tmp_path):
     cfg = load(None, [*SMALL, "sft.max_steps=60", "sft.checkpoint_every=10", "sft.max_failures=1"])
     write_tokens(str(tmp_path / "tokens"), cfg, 128)
     killed: list[int] = []
     errors: list[str] = []
-    killer = threading.Thread(target=_kill_a_worker_after_checkpoint, args=(tmp_path / "run", 20, killed, errors))
+    killer = threading.Thread(target=kill_a_worker_after_checkpoint,
+                              args=(tmp_path / "run", "sft/checkpoint_*/trainer.json", 20, killed, errors))
     killer.start()
     summary = run_sft(cfg, str(tmp_path / "tokens"), str(tmp_path / "run"))
     killer.join()
@@ -112,5 +80,20 @@ def test_an_empty_shard_and_a_frames_table_give_clear_errors(ray_local, tmp_path
     with pytest.raises(Exception, match="empty"):
         run_sft(cfg, str(tmp_path / "tokens"), str(tmp_path / "run"))
     storage.write_table(str(tmp_path / "frames" / "a.parquet"), pa.table({"frames": [b"x"]}))
-    with pytest.raises(ValueError, match="has no 'tokens' column"):
-        sequence_dataset(str(tmp_path / "frames"), VideoLayout.from_config(cfg), scratch_vocab(32), 0.25)
+    with pytest.raises(ValueError, match="has no 'tokens' column.*--tokenizer"):
+        sequence_dataset(cfg, str(tmp_path / "frames"), scratch_vocab(32))
+
+
+def test_videos_are_tokenized_by_the_ddt_actor_pool_on_their_way_to_the_trainer(ray_local, tmp_path):
+    from physar_ray.data.generate import generate
+    from tests.unit.grpo.grpo_helpers import build_assets, tiny_config
+
+    cfg = tiny_config("data.num_videos.sft=12", "data.num_videos.rl=4", "data.splits=[sft,rl]", "sft.batch_size=4",
+                      "sft.max_steps=3", "sft.warmup_steps=1", "sft.log_every=1", "sft.num_cpus_per_worker=0.5")
+    _, tokenizer = build_assets(cfg, tmp_path)
+    generate(cfg, str(tmp_path / "videos"))
+    summary = run_sft(cfg, str(tmp_path / "videos"), str(tmp_path / "run"), tokenizer_uri=tokenizer)
+    trainer = json.loads((tmp_path / "run" / "model" / "trainer.json").read_text())
+    layout = VideoLayout.from_config(cfg)
+    assert summary["metrics"]["sft/step"] == 3 and np.isfinite(summary["metrics"]["sft/loss"])
+    assert trainer["tokens"] == 3 * 4 * layout.sequence_length(scratch_vocab(layout.codebook_size))

@@ -31,16 +31,17 @@ def test_summary_means_errors_over_ok_videos_and_rewards_over_all():
 
 def test_group_metrics_and_table1_layout():
     rows = [row(v=0.01), row(split="eval_ood", level=2, v=0.5), row(source="static", v=2.0),
-            row(scenario="collision", split="eval_ood", level=6, v=0.07)]
+            row(scenario="collision", split="eval_ood", level=6, v=0.07), row(split="rl", v=0.3)]
     m = group_metrics(rows)
     assert [(g["source"], g["scenario"], g["split"], g["ood_level"]) for g in m["groups"]] == [
         ("data", "collision", "eval_ood", 6), ("data", "uniform", "eval_iid", 0),
-        ("data", "uniform", "eval_ood", 2), ("static", "uniform", "eval_iid", 0)]
+        ("data", "uniform", "eval_ood", 2), ("data", "uniform", "rl", 0), ("static", "uniform", "eval_iid", 0)]
     assert m["table1"]["data"]["uniform"]["ood"]["v_err"] == pytest.approx(0.5)
+    assert m["table1"]["data"]["uniform"]["rl"]["v_err"] == pytest.approx(0.3)
     table = table1_markdown(m, "v_err").splitlines()
     assert table[0] == "| source | uniform | collision |"
-    assert table[2] == "| data | 0.0100 / 0.5000 | — / 0.0700 |"
-    assert table[3] == "| static | 2.0000 / — | — / — |"
+    assert table[2] == "| data | 0.0100 / 0.5000 / 0.3000 | — / 0.0700 / — |"
+    assert table[3] == "| static | 2.0000 / — / — | — / — / — |"
     report = report_markdown(m, "s3://b/data", ["a.png"])
     assert "| source | scenario | level 2 | level 6 |" in report  # the OOD-level table
     assert "| data | uniform | 0.5000 |  |" in report and "| data | collision |  | 0.0700 |" in report

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from physar_ray.config import load
-from physar_ray.lm.model import build_scratch_model, load_pretrained, save_pretrained, video_lm
+from physar_ray.lm.model import build_scratch_model, init_code_embeddings, load_pretrained, save_pretrained, video_lm
 from physar_ray.lm.sequence import VideoLayout, training_batch
 from physar_ray.lm.synthetic import moving_code_videos
 from physar_ray.lm.vocab import VisualVocab, scratch_vocab
@@ -116,3 +116,36 @@ def test_bad_inputs_give_clear_errors(tmp_path):
     short = small_cfg("sft.max_steps=2", f"sft.model_path={tmp_path / 'm'}")
     with pytest.raises(ValueError, match="33 tokens .* max_position_embeddings=16"):
         sft_loop(loop_config(short, VOCAB), batches(short), FolderReporter(tmp_path / "c"))
+
+
+def test_lora_trains_adapters_and_saves_a_merged_plain_checkpoint(tmp_path):
+    cfg = small_cfg("sft.backend=ddp", "sft.lora=true", "sft.lora_rank=4", "sft.max_steps=30",
+                    "sft.checkpoint_every=1000", "sft.log_every=5")
+    torch.manual_seed(cfg.sft.seed)
+    before = video_lm(cfg.sft, VideoLayout.from_config(cfg))[0].state_dict()
+    sft_loop(loop_config(cfg, VOCAB), batches(cfg), FolderReporter(tmp_path))
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["sft/loss"] < lines[0]["sft/loss"]
+    model, _ = load_pretrained(str(tmp_path / "checkpoint_000000030"))
+    state = model.state_dict()
+    assert set(state) == set(before) and not any("lora" in k for k in state)  # merged: plain HF weights
+    attention = [k for k in state if k.endswith("q_proj.weight")]
+    assert attention and all(not torch.equal(state[k], before[k]) for k in attention)  # adapters merged in
+
+
+def test_code_values_initialise_the_visual_embeddings_the_loop_trains_from(tmp_path):
+    cfg = small_cfg("sft.backend=ddp", "sft.max_steps=1", "sft.lr=1e-12", "sft.warmup_steps=1", "sft.log_every=1")
+    values = np.random.default_rng(1).random(32).tolist()
+    sft_loop(loop_config(cfg, VOCAB, values), batches(cfg, num_videos=16), FolderReporter(tmp_path))
+    trained, _ = load_pretrained(str(tmp_path / "checkpoint_000000001"))
+    expected, _, _ = video_lm(cfg.sft, VideoLayout.from_config(cfg))
+    init_code_embeddings(expected, VOCAB, values)
+    rows = slice(VOCAB.code_offset, VOCAB.code_offset + VOCAB.num_codes)
+    for got, want in ((trained.get_input_embeddings(), expected.get_input_embeddings()),
+                      (trained.get_output_embeddings(), expected.get_output_embeddings())):
+        torch.testing.assert_close(got.weight[rows], want.weight[rows], atol=1e-6, rtol=0)
+    off = small_cfg("sft.backend=ddp", "sft.max_steps=1", "sft.lr=1e-12", "sft.warmup_steps=1",
+                    "sft.code_embeddings=random")
+    sft_loop(loop_config(off, VOCAB, values), batches(off, num_videos=16), FolderReporter(tmp_path / "off"))
+    plain, _ = load_pretrained(str(tmp_path / "off" / "checkpoint_000000001"))
+    assert not torch.allclose(plain.get_input_embeddings().weight[rows], expected.get_input_embeddings().weight[rows])

@@ -1,0 +1,142 @@
+"""A pipeline run's ``summary.json`` and ``report.md`` from the stages' eval outputs.
+
+``table4`` (per scenario, eval_iid videos): the tracker floor on the originals next to the
+tokenizer's reconstruction. ``models``: v_err / r_err (means over the tracked videos) and the
+tracked fraction per scenario on the iid, ood and rl evaluation sets for the reference predictors (static, constant_velocity) and each trained
+policy. The predictors are scored on exactly the videos the policies were evaluated on (from
+the floor stage's per-video rows), so every row of a table shares its videos.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow.compute as pc
+
+from physar_ray import storage
+from physar_ray.config import SCENARIOS
+from physar_ray.report.tables import TABLE1_SPLITS, _fmt, summarise
+
+REFERENCES = ("static", "constant_velocity")
+POLICIES = ("sft", "grpo")
+MODEL_METRICS = ("v_err", "r_err")
+KEY = ("scenario", "split", "index")
+
+
+def _metrics(out: str, name: str) -> dict | None:
+    uri = storage.join(out, "eval", name, "metrics.json")
+    return storage.read_json(uri) if storage.exists(uri) else None
+
+
+def _cell(group: dict) -> dict:
+    """v_err / r_err (means over the tracked videos) and ``tracked``, the fraction they are of the set."""
+    tracked = group["ok"] / group["count"] if group.get("count") else None
+    return {**{m: group.get(m) for m in MODEL_METRICS}, "tracked": tracked}
+
+
+def _columns(per_scenario: dict) -> dict:
+    return {scenario: {c: _cell(per_scenario.get(scenario, {}).get(c, {})) for c in TABLE1_SPLITS}
+            for scenario in SCENARIOS if scenario in per_scenario}
+
+
+def table4(out: str) -> dict:
+    floor, recon = _metrics(out, "floor"), _metrics(out, "recon")
+    if floor is None or recon is None:
+        return {}
+    rows = {}
+    for scenario, cols in recon["table1"].get("data", {}).items():
+        rec = cols.get("iid", {})
+        rows[scenario] = {"floor_v_err": floor["table1"]["data"].get(scenario, {}).get("iid", {}).get("v_err"),
+                          "recon_v_err": rec.get("v_err"), "recon_r_err": rec.get("r_err"),
+                          "recon_centre_px": rec.get("centre_err_px"), "recon_phyworld": rec.get("phyworld"),
+                          "recon_found": rec.get("valid_fraction")}
+    return rows
+
+
+def _reference_rows(out: str, keys: set[tuple]) -> dict[str, dict]:
+    """table1-shaped summaries of the predictors' floor-stage rows restricted to ``keys``."""
+    uri = storage.join(out, "eval", "floor", "per_video.parquet")
+    if not storage.exists(uri):
+        return {}
+    table = storage.read_table(uri)
+    result: dict[str, dict] = {}
+    for source in REFERENCES:
+        rows = table.filter(pc.equal(table.column("source"), source)).to_pylist()
+        nested: dict[str, dict] = {}
+        for column, split in TABLE1_SPLITS.items():
+            for scenario in SCENARIOS:
+                members = [r for r in rows if (r["scenario"], r["split"], r["index"]) in keys
+                           and r["split"] == split and r["scenario"] == scenario]
+                if members:
+                    nested.setdefault(scenario, {})[column] = summarise(members)
+        result[source] = nested
+    return result
+
+
+def models(out: str) -> dict:
+    policies = {name: m for name in POLICIES if (m := _metrics(out, name)) is not None}
+    found: dict[str, dict] = {name: _columns(m["table1"].get("data", {})) for name, m in policies.items()}
+    keys: set[tuple] = set()
+    for name in policies:
+        per_video = storage.read_table(storage.join(out, "eval", name, "per_video.parquet"), columns=list(KEY))
+        keys |= set(zip(*(per_video.column(k).to_pylist() for k in KEY)))
+    references = {name: _columns(t) for name, t in _reference_rows(out, keys).items()} if keys else {}
+    return {**references, **found}
+
+
+def build_summary(preset: str, config_hash: str, wall: dict[str, float], out: str) -> dict[str, Any]:
+    summary = {"preset": preset, "config_hash": config_hash, "wall_s": wall, "table4": table4(out), "models": models(out)}
+    sweep = storage.join(out, "tune", "result.json")
+    if storage.exists(sweep):
+        summary["tune"] = {k: v for k, v in storage.read_json(sweep).items() if k in ("trials", "metric", "best")}
+    return summary
+
+
+def _models_table(rows: dict, metric: str) -> str:
+    scenarios = [s for s in SCENARIOS if any(s in r for r in rows.values())]
+    head = "| model | " + " | ".join(f"{s} IID / OOD / RL" for s in scenarios) + " |"
+    lines = [head, "| --- |" + " --- |" * len(scenarios)]
+    for name, per in rows.items():
+        cells = [" / ".join(_fmt(per.get(s, {}).get(c, {}).get(metric)) for c in TABLE1_SPLITS) for s in scenarios]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _table4_markdown(rows: dict) -> str:
+    cols = ("floor_v_err", "recon_v_err", "recon_r_err", "recon_centre_px", "recon_phyworld", "recon_found")
+    lines = ["| scenario | " + " | ".join(cols) + " |", "| --- |" + " --- |" * len(cols)]
+    lines += [f"| {s} | " + " | ".join(_fmt(r[c]) for c in cols) + " |" for s, r in rows.items()]
+    return "\n".join(lines)
+
+
+def report_markdown(summary: dict[str, Any], out: str) -> str:
+    """report.md: wall times, the Table-1/2 analogue per model, the Table-4 analogue, plots and samples."""
+    wall = summary["wall_s"]
+    parts = [f"# physar-ray run `{out}` (preset {summary['preset']}, config {summary['config_hash']})",
+             "Stage wall times (s; 0 = up to date, skipped): "
+             + ", ".join(f"{k} {v:.0f}" for k, v in wall.items())]
+    if summary["models"]:
+        parts += ["## Velocity error v_err (eq. 4, units/s; lower is better)",
+                  "IID = eval_iid, OOD = eval_ood, RL = held-out RL-range videos (GRPO never trains on them). "
+                  "static and constant_velocity see only the condition frames; every row scores the same videos.",
+                  _models_table(summary["models"], "v_err"),
+                  "## Radius error r_err (relative)", _models_table(summary["models"], "r_err"),
+                  "## Tracked fraction (videos whose balls the tracker follows; the means above are over these)",
+                  _models_table(summary["models"], "tracked")]
+    if summary["table4"]:
+        parts += ["## Tokenizer reconstruction (Table-4 analogue, eval_iid videos)",
+                  "floor = the tracker on the original frames; recon = on frames decoded from the tokens.",
+                  _table4_markdown(summary["table4"])]
+    if "tune" in summary:
+        best = summary["tune"]["best"]
+        parts += ["## Sweep (`tune/`)",
+                  f"{summary['tune']['trials']} trials; best by {summary['tune']['metric']}: "
+                  + ", ".join(f"{k} {best.get(k)}" for k in ("alpha", "k", "beta", "group_size", "ood_v_err", "steps"))
+                  + " (preset: `tune/best.yaml`, table: `tune/trials.csv`)."]
+    images = [("GRPO reward curve", "grpo/reward_curve.png"), ("SFT v_err by OOD level", "eval/sft/verr_by_ood_level.png"),
+              ("GRPO v_err by OOD level", "eval/grpo/verr_by_ood_level.png"), ("Sweep", "tune/sweep.png"),
+              *((f"{s} samples", f"samples/{s}.png") for s in SCENARIOS)]
+    shown = [f"![{title}]({path})" for title, path in images if storage.exists(storage.join(out, path))]
+    if shown:
+        parts += ["## Plots and samples", "\n\n".join(shown)]
+    return "\n\n".join(parts) + "\n"

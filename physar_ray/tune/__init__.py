@@ -1,0 +1,1 @@
+"""Ray Tune sweeps of GRPO over the reward and RL knobs α, k, β, g (SPEC §6)."""

@@ -1,0 +1,84 @@
+"""Tokenizer training through Ray Train on local Ray: learning, Parquet input on s3://, resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from physar_ray.config import load
+from physar_ray.storage import StorageError
+from physar_ray.data.generate import generate
+from physar_ray.tokenizer.ddt import DDTokenizer
+from physar_ray.train.ddt_job import run_ddt_training
+from physar_ray.train.frames import simulator_frames
+from tests.integration.train.worker_kill import kill_a_worker_after_checkpoint
+
+RES = 32
+SMALL = [f"data.resolution={RES}", "tokenizer.batch_size=8", "tokenizer.warmup_steps=2", "tokenizer.vq_warmup_steps=3",
+         "tokenizer.num_cpus_per_worker=1"]
+
+
+def _steps(out) -> list[int]:
+    return [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_ray_train_lowers_the_loss_and_writes_a_loadable_tokenizer(ray_local, tmp_path):
+    cfg = load(None, [*SMALL, "tokenizer.max_steps=30", "tokenizer.vq_warmup_steps=30", "tokenizer.checkpoint_every=10"])
+    summary = run_ddt_training(cfg, str(tmp_path / "tokenizer"))
+    assert summary["step"] == 30 and _steps(tmp_path / "tokenizer") == list(range(1, 31))
+    trained = DDTokenizer.load(tmp_path / "tokenizer", expect=cfg.tokenizer, resolution=RES)
+    torch.manual_seed(cfg.tokenizer.seed)
+    untrained = DDTokenizer(cfg.tokenizer, RES).eval()
+    held_out = torch.from_numpy(next(simulator_frames(load(None, [f"data.resolution={RES}", "data.seed=7"]).data, 32)))
+    with torch.no_grad():
+        before, after = untrained.loss(held_out)[1]["recon_mse"], trained.loss(held_out)[1]["recon_mse"]
+    assert after < 0.7 * before, (float(before), float(after))
+    assert json.loads((tmp_path / "tokenizer" / "train_summary.json").read_text())["data"] == "simulator"
+
+
+def test_frames_from_parquet_on_s3(ray_local, s3_bucket):
+    from physar_ray import storage
+
+    cfg = load(None, [*SMALL, "tokenizer.max_steps=4", "data.num_videos.sft=8", "data.num_videos.rl=0",
+                      "data.num_videos.eval_iid=0", "data.num_videos.eval_ood=0", "data.scenarios=[uniform]"])
+    generate(cfg, f"{s3_bucket}/data")
+    summary = run_ddt_training(cfg, f"{s3_bucket}/tokenizer", f"{s3_bucket}/data")
+    assert summary["step"] == 4 and summary["data"] == f"{s3_bucket}/data"
+    tok = DDTokenizer.load(f"{s3_bucket}/tokenizer", resolution=RES)
+    assert tok.encode(np.zeros((1, RES, RES, 3), np.uint8)).shape == (1, 16)
+    assert storage.exists(f"{s3_bucket}/tokenizer/metrics.jsonl")
+
+
+def test_bad_data_is_refused_before_training(ray_local, tmp_path):
+    cfg = load(None, [*SMALL, "data.num_videos.sft=1", "data.num_videos.rl=0", "data.num_videos.eval_iid=0",
+                      "data.num_videos.eval_ood=0", "data.scenarios=[uniform]"])
+    generate(cfg, str(tmp_path / "data"))
+    other = load(None, [*SMALL, "data.resolution=64"])
+    with pytest.raises(ValueError, match="holds 32 px videos but data.resolution=64"):
+        run_ddt_training(other, str(tmp_path / "tok"), str(tmp_path / "data"))
+    with pytest.raises(StorageError, match="nothing does not exist"):
+        run_ddt_training(cfg, str(tmp_path / "tok"), str(tmp_path / "nothing"))
+    greedy = load(None, [*SMALL, "tokenizer.num_cpus_per_worker=2"])
+    with pytest.raises(ValueError, match="lower tokenizer.num_cpus_per_worker"):
+        run_ddt_training(greedy, str(tmp_path / "tok"), str(tmp_path / "data"))
+
+
+def test_a_killed_worker_resumes_from_the_checkpoint_step(ray_local, tmp_path):
+    cfg = load(None, [*SMALL, "tokenizer.time_budget_s=6", "tokenizer.checkpoint_every=20", "tokenizer.max_failures=1"])
+    out = tmp_path / "tokenizer"
+    killed: list[int] = []
+    errors: list[str] = []
+    killer = threading.Thread(target=kill_a_worker_after_checkpoint,
+                              args=(out, "train-*/checkpoint_*/trainer.json", 100, killed, errors, 120))
+    killer.start()
+    summary = run_ddt_training(cfg, str(out))
+    killer.join()
+    assert killed and not errors, errors
+    resumed = summary["metrics"]["ddt/resumed_from"]
+    assert resumed > 0 and resumed % 20 == 0, summary["metrics"]
+    assert _steps(out) == list(range(1, summary["step"] + 1))  # the log continues from the checkpoint's copy
+    assert 6 <= summary["train_s"] < 10  # the budget counts the seconds before the kill too
