@@ -45,11 +45,13 @@ def simulated_videos(cfg: DataConfig) -> ray.data.Dataset:
     return over_shards(plan_shards(cfg), simulate, cfg.num_cpus_per_task)
 
 
-def read_dataset(uri: str) -> ray.data.Dataset:
-    """Every Parquet shard under ``uri`` (local or s3://; videos or tokens) as one Ray Dataset."""
+def read_dataset(uri: str, num_cpus: float = 1.0) -> ray.data.Dataset:
+    """Every Parquet shard under ``uri`` (local or s3://; videos or tokens) as one Ray Dataset whose
+    read tasks ask for ``num_cpus`` (a fraction, when Ray Train workers hold most CPUs: whole-CPU
+    reads beside them stall the stream on a small cluster)."""
     files = storage.list_files(uri)
     if not files:
         raise storage.StorageError(f"{uri} holds no .parquet files: run `physar data generate --out {uri}` first")
     fs, _ = storage.filesystem(uri)
     paths = [storage.filesystem(f)[1] for f in files]
-    return ray.data.read_parquet(paths, filesystem=fs)
+    return ray.data.read_parquet(paths, filesystem=fs, num_cpus=num_cpus)

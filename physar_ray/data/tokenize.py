@@ -110,7 +110,7 @@ def _mapped(cfg: Config, src: str, tokenizer_uri: str, worker: type, schema: pa.
 
     _check_columns(src, schema, what)
     ensure_ray(cfg.run)
-    ds = read_dataset(src)
+    ds = read_dataset(src, num_cpus=cfg.tokenizer.num_cpus_per_actor / 2)
     if splits:
         ds = ds.map_batches(lambda t: t.filter(pc.is_in(t.column("split"), pa.array(list(splits)))),
                             batch_format="pyarrow", num_cpus=cfg.tokenizer.num_cpus_per_actor / 2)

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from physar_ray import storage
 from physar_ray.config import Config, ConfigError, dump
 from physar_ray.grpo.learner import LearnerGroup
+from physar_ray.grpo.placement import Placement
 from physar_ray.grpo.reward import RewardPool
 from physar_ray.grpo.prompts import load_prompts
 from physar_ray.grpo.rollout import Prompt, Rollout, RolloutWorker
@@ -87,28 +88,35 @@ class GRPOController:
         self.grpo, self.layout = cfg.grpo, VideoLayout.from_config(cfg)
         check_resources(cfg, ray.cluster_resources())
         self.prompts = load_prompts(data_uri, cfg)
-        self.rewards = RewardPool(cfg.measure, cfg.data.cond_frames, storage_cfg=cfg.storage)
-        rollout = self.grpo.rollout
-        self._rollout_actor = ray.remote(num_cpus=rollout.num_cpus_per_worker,
-                                         num_gpus=rollout.num_gpus_per_worker)(RolloutWorker)
-        self.rollouts = [self._spawn_rollout() for _ in range(rollout.num_workers)]
-        self.counters = {"rollout_restarts": 0, "learner_restarts": 0}
-        self._handle: Any = None
-        self._pending: tuple[int, list] | None = None
-        self.history = self._read_history()
-        self._start_learners()
+        self.placement = Placement.reserve(cfg)
+        try:
+            self.rewards = RewardPool(cfg.measure, cfg.data.cond_frames, storage_cfg=cfg.storage,
+                                      placement=lambda slot: self.placement.options("reward", slot))
+            rollout = self.grpo.rollout
+            self._rollout_actor = ray.remote(num_cpus=rollout.num_cpus_per_worker,
+                                             num_gpus=rollout.num_gpus_per_worker)(RolloutWorker)
+            self.rollouts = [self._spawn_rollout(i) for i in range(rollout.num_workers)]
+            self.counters = {"rollout_restarts": 0, "learner_restarts": 0}
+            self._handle: Any = None
+            self._pending: tuple[int, list] | None = None
+            self.history = self._read_history()
+            self._start_learners()
+        except BaseException:
+            self.placement.release()  # the actors started so far die with their group
+            raise
 
     # -- actors ----------------------------------------------------------------------------
 
-    def _spawn_rollout(self) -> Any:
-        return self._rollout_actor.remote(self.model_uri, self.tokenizer_uri, self.layout, self.grpo.rollout,
-                                          self.cfg.storage)
+    def _spawn_rollout(self, index: int) -> Any:
+        return self._rollout_actor.options(**self.placement.options("rollout", index)).remote(
+            self.model_uri, self.tokenizer_uri, self.layout, self.grpo.rollout, self.cfg.storage)
 
     def _start_learners(self) -> None:
         """(Re)start the learner group from the latest checkpoint, if any, and sync its weights out."""
         latest = storage.join(self.out, "checkpoints", "latest.json")
         resume = storage.read_json(latest)["path"] if storage.exists(latest) else ""
-        self.learners = LearnerGroup(self.grpo, self.model_uri, self.cfg.storage, resume)
+        self.learners = LearnerGroup(self.grpo, self.model_uri, self.cfg.storage, resume,
+                                     placement=lambda rank: self.placement.options("learner", rank))
         self.step = self.learners.step_count
         self.history = [h for h in self.history if h.get("grpo/step", -1) < self.step]
         if resume:
@@ -131,7 +139,7 @@ class GRPOController:
     def _replace_rollout(self, index: int) -> None:
         log.warning("rollout actor %d died; starting a replacement with weights version %d", index, self.step)
         self.counters["rollout_restarts"] += 1
-        self.rollouts[index] = self._spawn_rollout()
+        self.rollouts[index] = self._spawn_rollout(index)
         if self.grpo.sync.backend == "object_store":
             ray.get(self.rollouts[index].load_weights.remote(self._handle))
         else:
@@ -336,6 +344,7 @@ class GRPOController:
         self.rewards.shutdown()
         for w in self.rollouts:
             ray.kill(w)
+        self.placement.release()
 
 
 def _finite_or_none(value: Any) -> Any:

@@ -19,6 +19,7 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -261,13 +262,14 @@ class LearnerGroup:
     """``grpo.learner.num_workers`` LearnerWorker actors in one torch.distributed group."""
 
     def __init__(self, cfg: GRPOConfig, model_uri: str, storage_cfg: StorageConfig | None = None,
-                 resume_uri: str = "") -> None:
+                 resume_uri: str = "", placement: Callable[[int], dict] | None = None) -> None:
+        """``placement(rank)``: actor options for that rank (a GRPO run pins each to its bundle)."""
         import ray
 
-        learner = cfg.learner
+        learner, placement = cfg.learner, placement or (lambda rank: {})
         actor = ray.remote(num_cpus=learner.num_cpus_per_worker, num_gpus=1 if learner.use_gpu else 0)(LearnerWorker)
         n = learner.num_workers
-        self.workers = [actor.remote(rank, n, model_uri, cfg, storage_cfg) for rank in range(n)]
+        self.workers = [actor.options(**placement(rank)).remote(rank, n, model_uri, cfg, storage_cfg) for rank in range(n)]
         address, port = ray.get(self.workers[0].address.remote())
         steps = ray.get([w.setup.remote(address, port, resume_uri) for w in self.workers])
         self.step_count = steps[0]

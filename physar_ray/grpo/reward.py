@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,14 +65,16 @@ class RewardPool:
     """``num_actors`` RewardWorker actors (measure.num_actors by default) on Ray CPUs."""
 
     def __init__(self, cfg: MeasureConfig, cond_frames: int, num_actors: int | None = None, max_retries: int = 3,
-                 storage_cfg: StorageConfig | None = None):
+                 storage_cfg: StorageConfig | None = None, placement: Callable[[int], dict] | None = None):
+        """``placement(slot)``: actor options for the actor of that slot (a GRPO run pins each to its bundle)."""
         self.cfg, self.cond_frames, self.max_retries, self.storage_cfg = cfg, cond_frames, max_retries, storage_cfg
+        self.placement = placement or (lambda slot: {})
         self._actor_class = ray.remote(num_cpus=cfg.num_cpus_per_actor)(RewardWorker)
-        self.actors = [self._spawn() for _ in range(num_actors or cfg.num_actors)]
+        self.actors = [self._spawn(slot) for slot in range(num_actors or cfg.num_actors)]
         self.restarts = 0
 
-    def _spawn(self) -> ray.actor.ActorHandle:
-        return self._actor_class.remote(self.cfg, self.cond_frames, self.storage_cfg)
+    def _spawn(self, slot: int) -> ray.actor.ActorHandle:
+        return self._actor_class.options(**self.placement(slot)).remote(self.cfg, self.cond_frames, self.storage_cfg)
 
     def submit(self, videos: Sequence[ray.ObjectRef]) -> Pending:
         """Start scoring refs to (frames, states) tuples in batches of measure.batch_size.
@@ -124,7 +126,7 @@ class RewardPool:
                     raise RuntimeError(f"reward call {i} ({pending.method}) lost its actor {tries[i]} times: {exc}") from exc
                 if self.actors[slot] is actor:  # the first of the dead actor's calls to fail replaces it
                     log.warning("reward actor %d died; starting a replacement and re-running its calls", slot)
-                    self.actors[slot] = self._spawn()
+                    self.actors[slot] = self._spawn(slot)
                     self.restarts += 1
                 pending.queue.appendleft(i)
             self._send_next(pending, slot)

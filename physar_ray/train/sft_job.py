@@ -58,7 +58,7 @@ def sequence_dataset(cfg: Config, data_uri: str, vocab: VisualVocab, tokenizer_u
     columns = pq.read_schema(first, filesystem=fs).names
     if TOKENS_COLUMN in columns:
         paths = [storage.filesystem(f)[1] for f in files]
-        ds = ray.data.read_parquet(paths, filesystem=fs,
+        ds = ray.data.read_parquet(paths, filesystem=fs, num_cpus=num_cpus,
                                    columns=[TOKENS_COLUMN] + (["split"] if "split" in columns else []))
     elif "frames" in columns and tokenizer_uri:
         ds = encoded_dataset(cfg, data_uri, tokenizer_uri, splits=(TRAIN_SPLIT,))

@@ -92,16 +92,11 @@ def check_sweep(cfg: Config) -> None:
 
 
 def trial_bundles(cfg: Config) -> list[dict[str, float]]:
-    """One trial's placement group: its driver, then one bundle per rollout, learner and reward actor."""
-    g, m = cfg.grpo, cfg.measure
+    """One trial's placement group: its driver, then the run's bundles (grpo.placement.run_bundles),
+    into which the trial's GRPO controller pins its actors."""
+    from physar_ray.grpo.placement import run_bundles
 
-    def bundle(cpus: float, gpus: float = 0.0) -> dict[str, float]:
-        return {"CPU": cpus, "GPU": gpus} if gpus else {"CPU": cpus}
-
-    return ([bundle(cfg.tune.trial_cpus)]
-            + [bundle(g.rollout.num_cpus_per_worker, g.rollout.num_gpus_per_worker)] * g.rollout.num_workers
-            + [bundle(g.learner.num_cpus_per_worker, 1.0 if g.learner.use_gpu else 0.0)] * g.learner.num_workers
-            + [bundle(m.num_cpus_per_actor)] * m.num_actors)
+    return [{"CPU": cfg.tune.trial_cpus}] + run_bundles(cfg)
 
 
 def check_trial_fits(cfg: Config, available: dict[str, float]) -> None:
