@@ -63,11 +63,11 @@ class TorchEngine:
         ids = torch.empty(x.shape[0], self.num_new_tokens, dtype=torch.long, device=self.device)
         logprobs = torch.empty(ids.shape, dtype=torch.float32, device=self.device)
         cache = DynamicCache(config=self.model.config)
-        logits = self.model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+        logits = self.model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
         for step in range(self.num_new_tokens):
             ids[:, step], logprobs[:, step] = sample_codes(logits, self.vocab, sampling, generator)
             if step + 1 < self.num_new_tokens:
-                logits = self.model(input_ids=ids[:, step: step + 1], cache=cache, use_cache=True).logits[:, -1]
+                logits = self.model(input_ids=ids[:, step: step + 1], past_key_values=cache, use_cache=True).logits[:, -1]
         return ids.cpu().numpy(), logprobs.cpu().numpy()
 
     def load_weights(self, state: dict[str, Any], version: int) -> None:
