@@ -13,6 +13,7 @@ import numpy as np
 
 from physar_ray.config import MeasureConfig
 from physar_ray.measure import errors
+from physar_ray.measure.phyworld import phyworld_score
 from physar_ray.measure.baselines import predict
 from physar_ray.measure.reward import mass_reward, physics_reward, velocity_reward
 from physar_ray.measure.tracker import MISSING, Tracks, check_frames, track
@@ -33,12 +34,15 @@ REASONS = {
 class VideoScore:
     """Errors and rewards of one video. Rewards are always finite.
 
-    v_err (units/s, eq. 4), r_err (relative), centre_err_px: NaN when no scored pair was tracked.
-    phyworld: PhyWorld's evaluator on the same tracks; NaN when its rules exclude the video.
+    v_err (units/s, eq. 4), v_drift (units/s, the mean-velocity error beside it), r_err
+    (relative), centre_err_px: NaN when no scored pair was tracked.
+    phyworld, phyworld_pre, phyworld_post: PhyWorld's evaluator on the same tracks (the latter two
+    its collision windows before and after contact); NaN when its rules exclude the video.
     r_vel, r_mass: 0 and reward = measure.floor_reward when reason is not "ok".
     """
 
     v_err: float
+    v_drift: float
     r_err: float
     r_vel: float
     r_mass: float
@@ -46,6 +50,8 @@ class VideoScore:
     valid_fraction: float
     centre_err_px: float
     phyworld: float
+    phyworld_pre: float
+    phyworld_post: float
     reason: str
 
     def as_row(self) -> dict[str, float | str]:
@@ -90,18 +96,21 @@ def score_tracks(tracks: Tracks, states: States, cfg: MeasureConfig, cond_frames
     frames_mask &= tracks.valid
     fraction = errors.valid_fraction(scored, pairs)
     v_err = errors.velocity_error(tracks.centres, states.positions, pairs, states.dt)
+    v_drift = errors.velocity_drift(tracks.centres, states.positions, pairs, states.dt)
     r_err = errors.radius_error(tracks.radii, states.radii, frames_mask)
     true_px = world_to_pixel(states.positions, states.world_size, height, width)
     centre_err = errors.centre_error_px(tracks.centres_px, true_px, frames_mask)
-    phyworld = errors.phyworld_error(tracks.centres, states.positions, tracks.valid, states.radii,
-                                     float(states.velocities[0, 0, 0]), states.dt, states.world_size, cond_frames)
+    phyworld = phyworld_score(tracks.centres, states.positions, tracks.valid, states.radii,
+                              float(states.velocities[0, 0, 0]), states.dt, states.world_size, cond_frames)
     reason = reason_for(scored, tracks.status, fraction, cfg)
     if reason == "ok":
         r_vel, r_mass = velocity_reward(v_err, cfg.alpha, cfg.k), mass_reward(r_err)
         reward = physics_reward(v_err, r_err, cfg.alpha, cfg.k)
     else:
         r_vel, r_mass, reward = 0.0, 0.0, cfg.floor_reward
-    return VideoScore(v_err, r_err, r_vel, r_mass, reward, fraction, centre_err, phyworld, reason)
+    return VideoScore(v_err=v_err, v_drift=v_drift, r_err=r_err, r_vel=r_vel, r_mass=r_mass, reward=reward,
+                      valid_fraction=fraction, centre_err_px=centre_err, phyworld=phyworld.value,
+                      phyworld_pre=phyworld.pre, phyworld_post=phyworld.post, reason=reason)
 
 
 def score_video(frames: np.ndarray, states: States, cfg: MeasureConfig, cond_frames: int = 3) -> VideoScore:

@@ -1,4 +1,4 @@
-"""Eq. 4 and the other errors with hand-computed values, plus a loop check and the parabola trap."""
+"""Eq. 4, the mean-velocity error and the other errors with hand-computed values, loop checks and the parabola trap."""
 
 from __future__ import annotations
 
@@ -75,38 +75,29 @@ def test_valid_fraction_is_the_worst_ball():
     assert errors.valid_fraction(np.zeros((3, 2), bool), valid) == 0.0
 
 
-def _uniform(v0: float, r: float, t: int = 12):
-    true = np.zeros((t, 1, 2))
-    true[:, 0, 0] = 2.0 + v0 * 0.1 * np.arange(t)
-    true[:, 0, 1] = 5.0
-    return true, np.array([r])
-
-
-def test_phyworld_one_ball_is_the_mean_x_velocity_error_once_per_video():
-    true, radii = _uniform(2.0, 1.0)
+def test_velocity_drift_ignores_jitter_but_not_a_sustained_error():
+    dt = 0.1
+    true = np.zeros((5, 2, 2))
+    true[:, :, 0] = 0.2 * np.arange(5)[:, None]  # both balls at 2 units/s along x
     tracked = true.copy()
-    tracked[:, 0, 0] += 0.01 * np.arange(12)  # +0.1 units/s in every pair
-    valid = np.ones((12, 1), bool)
-    got = errors.phyworld_error(tracked, true, valid, radii, 2.0, 0.1, 10.0, 3)
-    assert got == pytest.approx(0.1)
-    # PhyWorld drops balls with r < 0.6 from its one-ball test sets
-    assert math.isnan(errors.phyworld_error(tracked, true, valid, np.array([0.55]), 2.0, 0.1, 10.0, 3))
+    tracked[:, 0] += 0.1 * np.arange(5)[:, None] * [0.3, 0.4]  # ball 1: (0.3, 0.4) units/s too fast → 0.5
+    tracked[1::2, 1, 0] += 0.01  # ball 2: 1 cm ahead on odd frames → ±0.1 units/s in turn
+    pairs = np.ones((4, 2), bool)
+    # v_err: ball 1 0.5 per pair, ball 2 0.1 per pair → (0.5 + 0.1) / 2 = 0.3
+    assert errors.velocity_error(tracked, true, pairs, dt) == pytest.approx(0.3)
+    # v_drift: ball 1 |mean (0.3, 0.4)| = 0.5; ball 2 |(+0.1 − 0.1 + 0.1 − 0.1) / 4| = 0 → 0.25
+    assert errors.velocity_drift(tracked, true, pairs, dt) == pytest.approx(0.25)
+    pairs[3, 1] = False  # three pairs left for ball 2: |(0.1 − 0.1 + 0.1) / 3| = 1/30
+    assert errors.velocity_drift(tracked, true, pairs, dt) == pytest.approx((0.5 + 1 / 30) / 2)
+    assert math.isnan(errors.velocity_drift(tracked, true, np.zeros((4, 2), bool), dt))
 
 
-def test_phyworld_collision_scores_after_the_contact():
-    t = 12
-    true = np.zeros((t, 2, 2))
-    true[:, :, 1] = 5.0
-    v1 = np.where(np.arange(t - 1) < 5, 2.0, -1.0)  # ball 1 bounces in pair 5
-    v2 = np.where(np.arange(t - 1) < 5, -1.0, 2.0)
-    true[1:, 0, 0] = 2.0 + np.cumsum(v1 * 0.1)
-    true[0, 0, 0] = 2.0
-    true[1:, 1, 0] = 8.0 + np.cumsum(v2 * 0.1)
-    true[0, 1, 0] = 8.0
-    tracked = true.copy()
-    tracked[6:, 0, 0] += 0.02 * np.arange(1, t - 5)  # after contact ball 1 is off by +0.2 units/s
-    valid = np.ones((t, 2), bool)
-    # contact pair = 5; post pairs 6..10; ball 1 error 0.2, ball 2 error 0 → mean 0.1
-    got = errors.phyworld_error(tracked, true, valid, np.array([1.0, 1.0]), 2.0, 0.1, 10.0, 3)
-    assert got == pytest.approx(0.1)
-    assert math.isnan(errors.phyworld_error(tracked, true, valid, np.array([1.0, 0.5]), 2.0, 0.1, 10.0, 3))
+def test_velocity_drift_matches_a_loop_and_never_exceeds_eq4():
+    rng = np.random.default_rng(1)
+    true, tracked = rng.normal(size=(10, 2, 2)), rng.normal(size=(10, 2, 2))
+    pairs = rng.random((9, 2)) < 0.7
+    dv = np.diff(tracked, axis=0) / 0.1 - np.diff(true, axis=0) / 0.1
+    per_ball = [np.linalg.norm(dv[pairs[:, i], i].mean(axis=0)) for i in range(2) if pairs[:, i].any()]
+    got = errors.velocity_drift(tracked, true, pairs, 0.1)
+    assert got == pytest.approx(np.mean(per_ball))
+    assert got <= errors.velocity_error(tracked, true, pairs, 0.1)
