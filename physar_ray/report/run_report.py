@@ -1,10 +1,12 @@
 """A pipeline run's ``summary.json`` and ``report.md`` from the stages' eval outputs.
 
 ``table4`` (per scenario, eval_iid videos): the tracker floor on the originals next to the
-tokenizer's reconstruction. ``models``: v_err / r_err (means over the tracked videos) and the
-tracked fraction per scenario on the iid, ood and rl evaluation sets for the reference predictors (static, constant_velocity) and each trained
-policy. The predictors are scored on exactly the videos the policies were evaluated on (from
-the floor stage's per-video rows), so every row of a table shares its videos.
+tokenizer's reconstruction. ``models``: v_err / v_drift / r_err (means over the tracked videos),
+``ci`` (count, mean and 95 % bootstrap interval of v_err and v_drift) and the tracked fraction per
+scenario on the iid, ood and rl evaluation sets for the reference predictors (static,
+constant_velocity) and each trained policy. The predictors are scored on exactly the videos the
+policies were evaluated on (from the floor stage's per-video rows), so every row of a table shares
+its videos. ``paired``: ``grpo_vs_sft``, the per-condition difference GRPO − SFT (report/paired.py).
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import pyarrow.compute as pc
 
 from physar_ray import storage
 from physar_ray.config import SCENARIOS
-from physar_ray.report.tables import TABLE1_SPLITS, _fmt, summarise
+from physar_ray.report.paired import counts_markdown, paired_comparison, paired_markdown
+from physar_ray.report.tables import CI_METRICS, TABLE1_SPLITS, _fmt, cell, summarise
 
 REFERENCES = ("static", "constant_velocity")
 POLICIES = ("sft", "grpo")
-MODEL_METRICS = ("v_err", "r_err")
+MODEL_METRICS = ("v_err", "v_drift", "r_err")
 KEY = ("scenario", "split", "index")
 
 
@@ -29,9 +32,10 @@ def _metrics(out: str, name: str) -> dict | None:
 
 
 def _cell(group: dict) -> dict:
-    """v_err / r_err (means over the tracked videos) and ``tracked``, the fraction they are of the set."""
+    """v_err / v_drift / r_err (means over the tracked videos), their ``ci`` and ``tracked``, the
+    fraction of the set the tracked videos are."""
     tracked = group["ok"] / group["count"] if group.get("count") else None
-    return {**{m: group.get(m) for m in MODEL_METRICS}, "tracked": tracked}
+    return {**{m: group.get(m) for m in MODEL_METRICS}, "ci": group.get("ci", {}), "tracked": tracked}
 
 
 def _columns(per_scenario: dict) -> dict:
@@ -84,8 +88,22 @@ def models(out: str) -> dict:
     return {**references, **found}
 
 
+def _policy_rows(out: str, name: str) -> list[dict] | None:
+    uri = storage.join(out, "eval", name, "per_video.parquet")
+    return storage.read_table(uri).to_pylist() if storage.exists(uri) else None
+
+
+def paired(out: str) -> dict:
+    """{"grpo_vs_sft": {"a": "sft", "b": "grpo", "scenarios": paired_comparison}} once both were evaluated."""
+    sft, grpo = _policy_rows(out, "sft"), _policy_rows(out, "grpo")
+    if sft is None or grpo is None:
+        return {}
+    return {"grpo_vs_sft": {"a": "sft", "b": "grpo", "scenarios": paired_comparison(sft, grpo)}}
+
+
 def build_summary(preset: str, config_hash: str, wall: dict[str, float], out: str) -> dict[str, Any]:
-    summary = {"preset": preset, "config_hash": config_hash, "wall_s": wall, "table4": table4(out), "models": models(out)}
+    summary = {"preset": preset, "config_hash": config_hash, "wall_s": wall, "table4": table4(out), "models": models(out),
+               "paired": paired(out)}
     sweep = storage.join(out, "tune", "result.json")
     if storage.exists(sweep):
         summary["tune"] = {k: v for k, v in storage.read_json(sweep).items() if k in ("trials", "metric", "best")}
@@ -93,6 +111,7 @@ def build_summary(preset: str, config_hash: str, wall: dict[str, float], out: st
 
 
 def _models_table(rows: dict, metric: str) -> str:
+    """Means as `IID / OOD / RL` per scenario, one row per model."""
     scenarios = [s for s in SCENARIOS if any(s in r for r in rows.values())]
     head = "| model | " + " | ".join(f"{s} IID / OOD / RL" for s in scenarios) + " |"
     lines = [head, "| --- |" + " --- |" * len(scenarios)]
@@ -102,11 +121,31 @@ def _models_table(rows: dict, metric: str) -> str:
     return "\n".join(lines)
 
 
+def _models_ci_table(rows: dict, metric: str) -> str:
+    """One row per model and scenario, a column per set: `mean [95 % CI] (videos)`."""
+    lines = ["| model | scenario | IID | OOD | RL |", "| --- | --- | --- | --- | --- |"]
+    for name, per in rows.items():
+        for scenario in (s for s in SCENARIOS if s in per):
+            lines.append(f"| {name} | {scenario} | " + " | ".join(cell(per[scenario][c], metric) for c in TABLE1_SPLITS) + " |")
+    return "\n".join(lines)
+
+
 def _table4_markdown(rows: dict) -> str:
     cols = ("floor_v_err", "recon_v_err", "recon_r_err", "recon_centre_px", "recon_phyworld", "recon_found")
     lines = ["| scenario | " + " | ".join(cols) + " |", "| --- |" + " --- |" * len(cols)]
     lines += [f"| {s} | " + " | ".join(_fmt(r[c]) for c in cols) + " |" for s, r in rows.items()]
     return "\n".join(lines)
+
+
+def _paired_parts(comparison: dict) -> list[str]:
+    a, b, cells = comparison["a"], comparison["b"], comparison["scenarios"]
+    parts = [f"## {b} − {a} on the same conditions (paired; negative = {b} better)",
+             f"Each condition is generated by both policies; cells: mean of {b} − {a} over the conditions where both "
+             f"videos were tracked [95 % bootstrap interval] (pairs; how often {b} is lower). An untracked video "
+             "leaves its pair out; the counts are below."]
+    for metric in CI_METRICS:
+        parts += [f"### {metric}", paired_markdown(cells, metric, b)]
+    return parts + ["### Conditions per cell", counts_markdown(cells, a, b)]
 
 
 def report_markdown(summary: dict[str, Any], out: str) -> str:
@@ -118,11 +157,16 @@ def report_markdown(summary: dict[str, Any], out: str) -> str:
     if summary["models"]:
         parts += ["## Velocity error v_err (eq. 4, units/s; lower is better)",
                   "IID = eval_iid, OOD = eval_ood, RL = held-out RL-range videos (GRPO never trains on them). "
-                  "static and constant_velocity see only the condition frames; every row scores the same videos.",
-                  _models_table(summary["models"], "v_err"),
+                  "static and constant_velocity see only the condition frames; every row scores the same videos. "
+                  "Cells: mean over the tracked videos [95 % bootstrap interval] (videos).",
+                  _models_ci_table(summary["models"], "v_err"),
+                  "## Mean-velocity error v_drift (units/s; like v_err but blind to frame-to-frame jitter)",
+                  _models_ci_table(summary["models"], "v_drift"),
                   "## Radius error r_err (relative)", _models_table(summary["models"], "r_err"),
                   "## Tracked fraction (videos whose balls the tracker follows; the means above are over these)",
                   _models_table(summary["models"], "tracked")]
+    if summary["paired"]:
+        parts += _paired_parts(summary["paired"]["grpo_vs_sft"])
     if summary["table4"]:
         parts += ["## Tokenizer reconstruction (Table-4 analogue, eval_iid videos)",
                   "floor = the tracker on the original frames; recon = on frames decoded from the tokens.",

@@ -1,7 +1,9 @@
 """metrics.json and report.md from per-video rows (`physar eval score`).
 
-Means of v_err, r_err, centre_err_px and phyworld are over the videos scored "ok" (the rest
-got the floor reward and are counted in ``floored``); rewards and valid fractions are over all.
+Means of v_err, v_drift, r_err, centre_err_px and the phyworld columns are over the videos scored
+"ok" (the rest got the floor reward and are counted in ``floored``); rewards and valid fractions
+are over all. v_err and v_drift also carry a count and a 95 % bootstrap interval (``ci``), and
+every table cell of them shows all three.
 """
 
 from __future__ import annotations
@@ -11,25 +13,37 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from physar_ray.config import SCENARIOS
+from physar_ray.report.statistics import mean_ci
 
 GROUP_KEYS = ("source", "scenario", "split", "ood_level")
-OK_MEANS = ("v_err", "r_err", "centre_err_px", "phyworld")
+OK_MEANS = ("v_err", "v_drift", "r_err", "centre_err_px", "phyworld", "phyworld_pre", "phyworld_post")
+CI_METRICS = ("v_err", "v_drift")
+"""Metrics whose cells give count, mean and 95 % bootstrap interval (report/statistics.py)."""
 ALL_MEANS = ("r_vel", "r_mass", "reward", "valid_fraction")
 TABLE1_SPLITS = {"iid": "eval_iid", "ood": "eval_ood", "rl": "rl"}
 """Paper Table 1 columns (in- and out-of-distribution evaluation splits) plus the RL-range set of Table 2."""
 
 
-def _mean(values: Iterable[float]) -> float | None:
-    finite = [v for v in values if v is not None and math.isfinite(v)]
+def _finite(values: Iterable[float | None]) -> list[float]:
+    return [v for v in values if v is not None and math.isfinite(v)]
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    finite = _finite(values)
     return sum(finite) / len(finite) if finite else None
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Means and counts of one group of per-video rows (None where nothing was measurable)."""
+    """Means and counts of one group of per-video rows (None where nothing was measurable).
+
+    A column missing from the rows (per_video files written before it existed) counts as not
+    measured. ``ci``: {v_err, v_drift: {count, mean, low, high}} over the "ok" videos.
+    """
     ok = [r for r in rows if r["reason"] == "ok"]
     out: dict = {"count": len(rows), "ok": len(ok), "floored": len(rows) - len(ok)}
-    out.update({m: _mean(r[m] for r in ok) for m in OK_MEANS})
-    out["phyworld_count"] = sum(1 for r in ok if math.isfinite(r["phyworld"]))
+    out.update({m: _mean(r.get(m) for r in ok) for m in OK_MEANS})
+    out["ci"] = {m: mean_ci(_finite(r.get(m) for r in ok)).as_dict() for m in CI_METRICS}
+    out["phyworld_count"] = len(_finite(r.get("phyworld") for r in ok))
     out.update({m: _mean(r[m] for r in rows) for m in ALL_MEANS})
     reasons: dict[str, int] = defaultdict(int)
     for r in rows:
@@ -63,14 +77,34 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def ci_cell(est: dict | None, digits: int = 4) -> str:
+    """`mean [low, high] (n)` of a mean_ci dict; `mean (1)` for a single value, — for none."""
+    if not est or not est["count"]:
+        return "—"
+    if est["low"] is None:
+        return f"{est['mean']:.{digits}f} ({est['count']})"
+    return f"{est['mean']:.{digits}f} [{est['low']:.{digits}f}, {est['high']:.{digits}f}] ({est['count']})"
+
+
+def cell(group: dict, metric: str) -> str:
+    """One table cell of a summarise() group: count, mean and interval for CI_METRICS, else the mean."""
+    if metric in CI_METRICS:
+        return ci_cell(group.get("ci", {}).get(metric))
+    return _fmt(group.get(metric))
+
+
 def _sources(metrics: dict) -> list[str]:
     names = sorted({g["source"] for g in metrics["groups"]})
     return sorted(names, key=lambda s: s != "data")  # the scored data first, reference rows after
 
 
+def _scenarios(metrics: dict) -> list[str]:
+    return [s for s in SCENARIOS if any(g["scenario"] == s for g in metrics["groups"])]
+
+
 def table1_markdown(metrics: dict, metric: str) -> str:
-    """Paper Table 1 layout: one row per source, `IID / OOD / RL` per scenario."""
-    scenarios = [s for s in SCENARIOS if any(g["scenario"] == s for g in metrics["groups"])]
+    """Paper Table 1 layout: one row per source, `IID / OOD / RL` per scenario (means)."""
+    scenarios = _scenarios(metrics)
     lines = ["| source | " + " | ".join(scenarios) + " |", "| --- |" + " --- |" * len(scenarios)]
     for source in _sources(metrics):
         cells = []
@@ -78,6 +112,18 @@ def table1_markdown(metrics: dict, metric: str) -> str:
             cols = metrics["table1"].get(source, {}).get(scenario, {})
             cells.append(" / ".join(_fmt(cols.get(c, {}).get(metric)) for c in TABLE1_SPLITS))
         lines.append(f"| {source} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def table1_ci_markdown(metrics: dict, metric: str) -> str:
+    """Table 1 with one row per source and scenario and a column per set, each cell
+    `mean [95 % CI] (videos)`."""
+    lines = ["| source | scenario | IID | OOD | RL |", "| --- | --- | --- | --- | --- |"]
+    for source in _sources(metrics):
+        for scenario in _scenarios(metrics):
+            cols = metrics["table1"].get(source, {}).get(scenario, {})
+            if cols:
+                lines.append(f"| {source} | {scenario} | " + " | ".join(cell(cols.get(c, {}), metric) for c in TABLE1_SPLITS) + " |")
     return "\n".join(lines)
 
 
@@ -93,22 +139,26 @@ def ood_level_markdown(metrics: dict, metric: str) -> str:
         for scenario in SCENARIOS:
             by_level = {g["ood_level"]: g for g in ood if g["source"] == source and g["scenario"] == scenario}
             if by_level:
-                cells = [_fmt(by_level[lv][metric]) if lv in by_level else "" for lv in levels]
+                cells = [cell(by_level[lv], metric) if lv in by_level else "" for lv in levels]
                 lines.append(f"| {source} | {scenario} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def groups_markdown(metrics: dict) -> str:
-    cols = ("count", "ok", "v_err", "r_err", "r_vel", "r_mass", "reward", "valid_fraction", "phyworld")
+    cols = ("count", "ok", "v_err", "v_drift", "r_err", "r_vel", "r_mass", "reward", "valid_fraction", "phyworld")
     lines = ["| " + " | ".join(GROUP_KEYS + cols) + " |", "|" + " --- |" * (len(GROUP_KEYS) + len(cols))]
     for g in metrics["groups"]:
-        cells = [str(g[k]) for k in GROUP_KEYS] + [str(g[c]) if isinstance(g[c], int) else _fmt(g[c]) for c in cols]
+        cells = [str(g[k]) for k in GROUP_KEYS] + [str(g[c]) if isinstance(g[c], int) else cell(g, c) for c in cols]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+CI_NOTE = ("Cells: mean over the tracked videos [95 % bootstrap interval] (number of videos); "
+           "v_drift is the mean-velocity error, which unlike eq. 4 does not count frame-to-frame jitter.")
+
+
 def report_markdown(metrics: dict, data_uri: str, plots: list[str]) -> str:
-    """report.md: Table-1 layout for v_err and the phyworld metric, OOD levels, every group, plots."""
+    """report.md: v_err and v_drift with intervals, the phyworld metric, reward, OOD levels, every group, plots."""
     total = metrics["total"]
     reasons = ", ".join(f"{k}: {v}" for k, v in total["reasons"].items())
     parts = [
@@ -116,8 +166,11 @@ def report_markdown(metrics: dict, data_uri: str, plots: list[str]) -> str:
         f"{total['count']} scored videos (all sources); {total['floored']} got the floor reward ({reasons}).",
         "Sources: `data` is the dataset's own frames (for simulator data this is the tracker floor); "
         "`static` and `constant_velocity` are reference predictors that see only the conditioning frames.",
-        "## Velocity error v_err (eq. 4, units/s), IID / OOD / RL", table1_markdown(metrics, "v_err"),
+        "## Velocity error v_err (eq. 4, units/s)", CI_NOTE, table1_ci_markdown(metrics, "v_err"),
+        "## Mean-velocity error v_drift (units/s)", table1_ci_markdown(metrics, "v_drift"),
         "## PhyWorld evaluator metric (units/s), IID / OOD / RL", table1_markdown(metrics, "phyworld"),
+        "Collisions, PhyWorld's windows before / after contact (units/s), IID / OOD / RL:",
+        table1_markdown(metrics, "phyworld_pre"), table1_markdown(metrics, "phyworld_post"),
         "## Reward R, IID / OOD / RL", table1_markdown(metrics, "reward"),
         "## v_err by OOD level (eval_ood)", ood_level_markdown(metrics, "v_err"),
         "## Every group", groups_markdown(metrics),

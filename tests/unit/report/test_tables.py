@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from physar_ray.report.tables import group_metrics, report_markdown, summarise, table1_markdown
+from physar_ray.report.tables import (ci_cell, group_metrics, report_markdown, summarise, table1_ci_markdown,
+                                      table1_markdown)
 
 NAN = float("nan")
 
 
 def row(source="data", scenario="uniform", split="eval_iid", level=0, v=0.1, r=0.02, reward=4.0, reason="ok",
-        phyworld=0.05, valid=1.0):
-    return {"source": source, "scenario": scenario, "split": split, "ood_level": level, "v_err": v, "r_err": r,
+        phyworld=0.05, valid=1.0, drift=None):
+    return {"source": source, "scenario": scenario, "split": split, "ood_level": level, "v_err": v,
+            "v_drift": v / 2 if drift is None else drift, "r_err": r,
             "centre_err_px": 0.01, "phyworld": phyworld, "r_vel": reward - 1, "r_mass": 1.0, "reward": reward,
             "valid_fraction": valid, "reason": reason}
 
@@ -44,7 +46,29 @@ def test_group_metrics_and_table1_layout():
     assert table[3] == "| static | 2.0000 / — / — | — / — / — |"
     report = report_markdown(m, "s3://b/data", ["a.png"])
     assert "| source | scenario | level 2 | level 6 |" in report  # the OOD-level table
-    assert "| data | uniform | 0.5000 |  |" in report and "| data | collision |  | 0.0700 |" in report
+    assert "| data | uniform | 0.5000 (1) |  |" in report and "| data | collision |  | 0.0700 (1) |" in report
     assert "![a.png](a.png)" in report
     with pytest.raises(ValueError, match="dataset was empty"):
         group_metrics([])
+
+
+def test_error_cells_give_count_mean_and_bootstrap_interval():
+    # v_err 0 and 1: bootstrap means 0, 0.5, 1 (probability 1/4, 1/2, 1/4) → 95 % interval [0, 1]
+    rows = [row(v=0.0, drift=0.0), row(v=1.0, drift=0.2), row(v=NAN, reason="ball_not_found", phyworld=NAN)]
+    s = summarise(rows)
+    assert s["ci"]["v_err"] == {"count": 2, "mean": 0.5, "low": 0.0, "high": 1.0}
+    assert s["ci"]["v_drift"]["count"] == 2 and s["ci"]["v_drift"]["mean"] == pytest.approx(0.1)
+    assert ci_cell(s["ci"]["v_err"]) == "0.5000 [0.0000, 1.0000] (2)"
+    assert ci_cell({"count": 0, "mean": None, "low": None, "high": None}) == "—"
+    table = table1_ci_markdown(group_metrics(rows + [row(split="eval_ood", v=0.3)]), "v_err").splitlines()
+    assert table[0] == "| source | scenario | IID | OOD | RL |"
+    assert table[2] == "| data | uniform | 0.5000 [0.0000, 1.0000] (2) | 0.3000 (1) | — |"
+    report = report_markdown(group_metrics(rows), "runs/x", [])
+    assert "## Mean-velocity error v_drift (units/s)" in report
+    assert "| data | uniform | eval_iid | 0 | 3 | 2 | 0.5000 [0.0000, 1.0000] (2) |" in report  # every-group table
+
+
+def test_rows_written_before_a_column_existed_count_it_as_not_measured():
+    old = [{k: v for k, v in row().items() if k != "v_drift"}]
+    s = summarise(old)
+    assert s["v_drift"] is None and s["ci"]["v_drift"]["count"] == 0 and s["v_err"] == pytest.approx(0.1)
