@@ -22,7 +22,7 @@ SEED = 0
 
 CONFIDENCE = 0.95
 
-_CHUNK = 256  # resamples drawn at once, so memory stays at _CHUNK × n indices
+_DRAWS = 1 << 22  # indices drawn at once (32 MiB), so a cell of 50k videos resamples in bounded memory
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,9 @@ def bootstrap_means(values: np.ndarray, resamples: int = RESAMPLES, seed: int = 
         raise ValueError(f"resamples={resamples} must be ≥ 1")
     rng = np.random.default_rng(seed)
     n, out = len(values), np.empty(resamples)
-    for start in range(0, resamples, _CHUNK):
-        k = min(_CHUNK, resamples - start)
+    chunk = max(1, _DRAWS // n)
+    for start in range(0, resamples, chunk):
+        k = min(chunk, resamples - start)
         out[start: start + k] = values[rng.integers(0, n, size=(k, n))].mean(axis=1)
     return out
 
