@@ -169,8 +169,10 @@ def report_markdown(metrics: dict, data_uri: str, plots: list[str]) -> str:
         "## Velocity error v_err (eq. 4, units/s)", CI_NOTE, table1_ci_markdown(metrics, "v_err"),
         "## Mean-velocity error v_drift (units/s)", table1_ci_markdown(metrics, "v_drift"),
         "## PhyWorld evaluator metric (units/s), IID / OOD / RL", table1_markdown(metrics, "phyworld"),
-        "Collisions, PhyWorld's windows before / after contact (units/s), IID / OOD / RL:",
-        table1_markdown(metrics, "phyworld_pre"), table1_markdown(metrics, "phyworld_post"),
+        "Collisions: `phyworld` is the mean of PhyWorld's two windows, before the contact (`phyworld_pre`) "
+        "and after it (`phyworld_post`), shown apart here.",
+        "### Before contact, IID / OOD / RL", table1_markdown(metrics, "phyworld_pre"),
+        "### After contact, IID / OOD / RL", table1_markdown(metrics, "phyworld_post"),
         "## Reward R, IID / OOD / RL", table1_markdown(metrics, "reward"),
         "## v_err by OOD level (eval_ood)", ood_level_markdown(metrics, "v_err"),
         "## Every group", groups_markdown(metrics),
