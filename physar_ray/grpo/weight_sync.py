@@ -12,13 +12,19 @@ Backends (``grpo.sync.backend``):
   1..n) built from a TCPStore, separate from the learners' own process group, as OpenRLHF does.
   The state travels as one flat buffer per dtype, in the sender's name order, so a step costs
   one broadcast per dtype. gloo runs the same code on CPU (tests, benchmarks); nccl is the GPU
-  path. On vLLM the receiving end must live in vLLM's worker process: ``VLLMWeightReceiver`` is
-  that worker extension (vLLM's ``worker_extension_cls`` + ``collective_rpc``).
+  path.
+
+Into vLLM (``VLLMEngine``), one adapter, the two transports above: an object-store pull goes
+through ``VLLMEngine.load_weights`` (vLLM's in-place reload from a safetensors file); a broadcast
+lands in vLLM's worker process, where ``VLLMWeightReceiver`` (a vLLM worker extension) is the
+receiving rank and reloads in place from the received tensors. ``join_vllm_broadcast`` wires it.
+Both check names and shapes against the served checkpoint first and carry the version.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -163,20 +169,44 @@ class CollectiveSync:
         self._group = None
 
 
-class VLLMWeightReceiver:
-    """vLLM worker extension: the receiving end of a CollectiveSync inside vLLM's GPU worker.
+VLLM_RECEIVER = "physar_ray.grpo.weight_sync.VLLMWeightReceiver"
+"""``worker_extension_cls`` of a VLLMEngine that joins a broadcast group."""
 
-    Pass ``worker_extension_cls="physar_ray.grpo.weight_sync.VLLMWeightReceiver"`` to ``vllm.LLM``;
-    the rollout worker then calls ``llm.collective_rpc("init_weight_sync", args=...)`` once and
-    ``llm.collective_rpc("receive_weights")`` for every version. vLLM mixes this class into its
-    worker, which provides ``self.device`` and ``self.model_runner``. Not exercised on CPU.
+
+class VLLMWeightReceiver:
+    """vLLM worker extension: the receiving rank of a CollectiveSync inside vLLM's worker process.
+
+    vLLM mixes it into its worker, which provides ``self.device`` and ``self.reload_weights``
+    (vLLM's in-place reload, which also re-packs weights on the CPU backend). gloo on CPU, nccl
+    on GPU. The methods carry a prefix: vLLM refuses an extension whose method shadows one of
+    the worker's (``update_weights`` is taken).
     """
 
-    def init_weight_sync(self, address: str, port: int, rank: int, world_size: int, spec: Spec) -> None:
-        self.physar_sync = CollectiveSync("nccl", address, port, rank, world_size, spec, self.device)
+    def physar_join_weight_sync(self, backend: str, address: str, port: int, rank: int, world_size: int,
+                                spec: Spec) -> None:
+        spec = [(name, tuple(shape), dtype) for name, shape, dtype in spec]  # msgpack delivers tuples as lists
+        self.physar_sync = CollectiveSync(backend, address, port, rank, world_size, spec, self.device)
         self.physar_sync.connect()
 
-    def receive_weights(self) -> int:
+    def physar_receive_weights(self) -> int:
         state, version = self.physar_sync.pull()
-        self.model_runner.model.load_weights(weights=list(state.items()))
+        self.reload_weights(weights_iterator=iter(state.items()))
         return version
+
+
+def join_vllm_broadcast(engine: Any, backend: str, address: str, port: int, rank: int, world_size: int,
+                        spec: Spec) -> Callable[[], int]:
+    """Make ``engine``'s vLLM worker (started with ``VLLM_RECEIVER``) rank ``rank`` of the learner's broadcast
+    group; returns ``receive() -> version``, which must meet every push of the learner."""
+    engine.check_weights({name: tuple(shape) for name, shape, _ in spec}, "the learner's weights")
+    engine.call_workers("physar_join_weight_sync", backend, address, port, rank, world_size, spec)
+
+    def receive() -> int:
+        versions = set(engine.call_workers("physar_receive_weights"))
+        if len(versions) != 1:
+            raise RuntimeError(f"vLLM's workers received weights versions {sorted(versions)} from one broadcast")
+        version = versions.pop()
+        engine.weights_reloaded(version)
+        return version
+
+    return receive

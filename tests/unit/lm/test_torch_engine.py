@@ -10,7 +10,7 @@ import torch
 from tests.unit.lm.lm_helpers import LAYOUT, text_model, text_tokenizer, tiny_sft
 
 from physar_ray.config import SamplingConfig
-from physar_ray.lm.engine import GenerationEngine, TorchEngine
+from physar_ray.lm.engine import GenerationEngine, TorchEngine, WeightMismatchError
 from physar_ray.lm.model import build_scratch_model
 from physar_ray.lm.sampling import visual_logits
 from physar_ray.lm.sequence import generated_codes, prompt_ids
@@ -71,5 +71,5 @@ def test_load_weights_swaps_the_policy_and_records_the_version():
     engine.load_weights(other.state_dict(), version=7)
     after, _ = engine.generate(prompts, 1, GREEDY)
     assert engine.version == 7 and (before != after).any()
-    with pytest.raises(KeyError, match="version 8 do not match"):
+    with pytest.raises(WeightMismatchError, match=r"version 8 do not match.*unexpected \[.nope.\]"):
         engine.load_weights({"nope": torch.zeros(1)}, version=8)
