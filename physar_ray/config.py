@@ -242,8 +242,9 @@ class TokenizerConfig:
     """Builder size: tiny, small or paper (``coord_tiny()``, ``ddt_paper()``, ...)."""
     decoder: str = "deterministic"
     """deterministic (one forward pass, no noise) or flow (rectified flow, Euler sampling)."""
-    num_tokens: int = 16
-    """T: tokens per frame (paper: 16)."""
+    num_tokens: int = 6
+    """T: tokens per frame; must match the builder's layout (paper family: any, paper 16; coord_tiny and
+    coord_small: 6 = 2 balls × (x, y, mass))."""
     codebook_size: int = 256
     """|C|: codebook entries (paper: 256)."""
     code_dim: int = 16
@@ -282,10 +283,11 @@ class TokenizerConfig:
     """Linear learning-rate warm-up steps (paper: 5k)."""
     lr_schedule: str = "cosine"
     """Decay after warm-up, to 0 at the end of the budget: cosine or linear."""
-    max_steps: int = 100_000
-    """Upper bound on optimizer steps (paper: 140k); the time budget usually ends training first."""
-    time_budget_s: float = 360.0
-    """Wall-clock training budget in seconds; the schedule is fitted to it (tiny: 6 minutes)."""
+    max_steps: int = 140_000
+    """Optimizer steps (paper: 140k); the schedule decays to 0 here, or at time_budget_s if that comes first."""
+    time_budget_s: float = 0.0
+    """Wall-clock cap in seconds (0: none, max_steps alone ends training). With a cap the schedule is fitted to
+    whichever ends first, so the result depends on the machine's speed: reproducible runs count steps."""
     checkpoint_every: int = 500
     """Steps between checkpoints (0: only at the end)."""
     seed: int = 0
@@ -340,8 +342,8 @@ class TokenizerConfig:
                 raise ConfigError(f"tokenizer.{key}={getattr(self, key)} must be >= 0")
         if not 0 < self.lr <= 1:
             raise ConfigError(f"tokenizer.lr={self.lr} must be in (0, 1]")
-        if self.time_budget_s <= 0:
-            raise ConfigError(f"tokenizer.time_budget_s={self.time_budget_s} must be > 0 seconds")
+        if self.time_budget_s < 0:
+            raise ConfigError(f"tokenizer.time_budget_s={self.time_budget_s} must be >= 0 seconds (0: no limit)")
         if self.latent == "vae" and not self.vae_path:
             raise ConfigError("tokenizer.latent='vae' needs tokenizer.vae_path: an AutoencoderKL directory "
                               "(local or s3://), e.g. one written by `physar tokenizer train-vae`")
@@ -468,10 +470,16 @@ class SFTConfig:
     """value: visual codes' embeddings start as sinusoidal features of the scalar each code stands for, when the
     tokenizer's codes carry one (coordinate family; needs the tokenizer, which `physar run` passes); random: the
     model's own initialisation."""
+    input_noise: float = 0.0
+    """σ in code ranks: every input code of the generated frames moves by round(N(0, σ)) ranks of the codes'
+    values while the labels stay clean, against exposure bias (lm/input_noise.py); 0 disables. Needs a
+    coordinate-family tokenizer (its codes carry values)."""
     seed: int = 0
     """Seed of initialisation and data order."""
 
     def __post_init__(self) -> None:
+        if self.input_noise < 0:
+            raise ConfigError(f"sft.input_noise={self.input_noise} must be >= 0 code ranks (0: clean inputs)")
         if self.shuffle_buffer < 0:
             raise ConfigError(f"sft.shuffle_buffer={self.shuffle_buffer} must be >= 0 (0: no shuffling)")
         for key, value, allowed in (("arch", self.arch, LM_ARCHS), ("backend", self.backend, SFT_BACKENDS),

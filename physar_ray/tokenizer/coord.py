@@ -36,6 +36,12 @@ SLOT_SELECT = ((0.0, 0.0, 1.0), (1.0, 0.0, 0.0))
 LOG_EPS = 1e-4
 MASS_AFFINE = (1.0, 5.0)
 """(a, b) of the mass token σ(a·log(mean slot ink) + b) at initialisation."""
+ABSENT_INK_PX = 0.5
+"""A slot with less ink than half a pixel holds no ball (a one-ball scene's second slot)."""
+ABSENT_VALUE = 0.5
+"""The scalar every coordinate and pooled token of an absent slot carries. Soft-argmax over an
+empty slot lands wherever the heatmap happens to peak, so without this its tokens jump among
+many codes that all mean "no ball" and cost the LM loss for nothing."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,8 @@ class CoordEncoder(nn.Module):
         nn.init.zeros_(self.heat.bias)
         # Adding log(slot ink) to the logits puts each soft-argmax on the slot's ink centroid at step 0.
         self.prior_weight = nn.Parameter(torch.ones(()))
-        self.pool = nn.Linear(c + 2, spec.pooled - 1)
+        # Pooled tokens beyond the mass token (none in coord_tiny): attention-pooled features and spread.
+        self.pool = nn.Linear(c + 2, spec.pooled - 1) if spec.pooled > 1 else None
         # Pooled token 0 of each slot is its ink mass, σ(a·log mass + b): ≈ 0.02 for an empty slot,
         # ≈ 0.8 for a ball of radius 1 (of 10). The decoder reads radius and presence from it.
         self.mass_affine = nn.Parameter(torch.tensor(MASS_AFFINE))
@@ -122,16 +129,24 @@ class CoordEncoder(nn.Module):
         fmap = self.features(torch.cat([ink, slot], dim=1))  # [B, C, H, W]
         logits = self.heat(fmap).view(b, s, k, h * w)
         prior = torch.log(slot.flatten(2) + LOG_EPS)[:, :, None]  # [B, S, 1, N]
-        feats = fmap.flatten(2)  # [B, C, N]
         attn = torch.softmax(logits + self.prior_weight * prior, dim=-1)  # [B, S, K, N]
         coords = attn @ self.centres  # [B, S, K, 2]
+        mass = torch.log(slot.flatten(2).mean(-1) + LOG_EPS)
+        extra = self._pooled(attn, fmap.flatten(2), mass)
+        mass_token = torch.sigmoid(self.mass_affine[0] * mass + self.mass_affine[1])[..., None]
+        present = (slot.flatten(2).sum(-1) >= ABSENT_INK_PX)[..., None]  # [B, S, 1]
+        coords = torch.where(present, coords.flatten(2), ABSENT_VALUE)
+        extra = torch.where(present, extra, ABSENT_VALUE)
+        return torch.cat([coords, mass_token, extra], dim=-1)
+
+    def _pooled(self, attn: torch.Tensor, feats: torch.Tensor, mass: torch.Tensor) -> torch.Tensor:
+        """[B, S, P − 1] sigmoid scalars from the heads' mean attention over features [B, C, N]."""
+        if self.pool is None:
+            return mass.new_zeros(*mass.shape, 0)
         mean_attn = attn.mean(dim=2)  # [B, S, N]
         pooled = torch.einsum("bsn,bcn->bsc", mean_attn, feats)
         spread = ((mean_attn @ self.centres**2) - (mean_attn @ self.centres) ** 2).sum(-1).clamp(min=0).sqrt()
-        mass = torch.log(slot.flatten(2).mean(-1) + LOG_EPS)
-        extra = torch.sigmoid(self.pool(torch.cat([pooled, mass[..., None], 10 * spread[..., None]], dim=-1)))
-        mass_token = torch.sigmoid(self.mass_affine[0] * mass + self.mass_affine[1])[..., None]
-        return torch.cat([coords.flatten(2), mass_token, extra], dim=-1)
+        return torch.sigmoid(self.pool(torch.cat([pooled, mass[..., None], 10 * spread[..., None]], dim=-1)))
 
 
 class SlotDecoder(nn.Module):

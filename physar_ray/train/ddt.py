@@ -7,9 +7,10 @@ a torch process group is up (world > 1), gradients are averaged across ranks and
 on the elapsed time, so all of them stop at the same step; only rank 0 writes checkpoints.
 
 Schedule: AdamW, linear warm-up over ``warmup_steps``, then cosine or linear decay to 0 at
-progress 1, where progress = max(step / max_steps, elapsed / time_budget_s): the schedule is
-fitted to whichever budget ends first (cosine to 0 over the budget cut the error by 15% in
-tokenizer-cpu-findings.md). fp32 on CPU, bf16 autocast on CUDA.
+progress 1, where progress = step / max_steps, or max(step / max_steps, elapsed / time_budget_s)
+when a wall-clock cap is set: the schedule is fitted to whichever budget ends first (cosine to 0
+over the budget cut the error by 15% in tokenizer-cpu-findings.md). fp32 on CPU, bf16 autocast
+on CUDA.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def _checkpoint(run_dir: Path | None, tokenizer: DDTokenizer, optimizer: torch.o
 
 
 def _progress(cfg: TokenizerConfig, step: int, elapsed: float) -> float:
-    return max(step / cfg.max_steps, elapsed / cfg.time_budget_s)
+    return max(step / cfg.max_steps, elapsed / cfg.time_budget_s if cfg.time_budget_s else 0.0)
 
 
 def _rank_and_world() -> tuple[int, int]:

@@ -31,6 +31,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from physar_ray.config import Config, SFTConfig, from_dict, to_dict
+from physar_ray.lm.input_noise import rank_noise, shift_codes, value_ranks
 from physar_ray.lm.model import init_code_embeddings, save_pretrained, video_lm
 from physar_ray.lm.sequence import VideoLayout
 from physar_ray.lm.vocab import VisualVocab, VocabError
@@ -167,8 +168,14 @@ def sft_loop(config: dict[str, Any], batches: Iterable[dict[str, Any]], reporter
     if vocab != expected:
         raise VocabError(f"the batches were built for {expected} but the model has {vocab}: "
                          "build them with lm.model.video_vocab for the same sft.model_path")
-    if cfg.code_embeddings == "value" and config.get("code_values") is not None:
-        init_code_embeddings(model, vocab, config["code_values"])
+    values = config.get("code_values")
+    if cfg.code_embeddings == "value" and values is not None:
+        init_code_embeddings(model, vocab, values)
+    if cfg.input_noise and values is None:
+        raise ValueError(f"sft.input_noise={cfg.input_noise} shifts codes in value order, but no code values were "
+                         "given: train from a coordinate-family tokenizer (`physar sft train --tokenizer URI`) or set "
+                         "sft.input_noise=0")
+    order, rank_of = value_ranks(values) if cfg.input_noise else (None, None)
     model = (_lora(model, cfg) if cfg.lora else model).to(device).train()
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -193,6 +200,11 @@ def sft_loop(config: dict[str, Any], batches: Iterable[dict[str, Any]], reporter
         while not boundary:  # phase: one optimizer step of grad_accum micro-batches
             raw = next(stream)
             batch = {k: torch.as_tensor(raw[k], dtype=torch.long).to(device) for k in ("input_ids", "labels")}
+            if cfg.input_noise:  # seeded by (seed, rank, step, micro-step): a resumed run draws the same noise
+                noise_seed = torch.Generator().manual_seed(
+                    ((cfg.seed * 1_000_003 + rank) * 1_000_003 + state["step"]) * 64 + window["micro"])
+                shifts = rank_noise(tuple(batch["input_ids"].shape), cfg.input_noise, noise_seed)
+                batch["input_ids"] = shift_codes(batch["input_ids"], batch["labels"], vocab, order, rank_of, shifts)
             if batch["input_ids"].shape[1] != seq_len:
                 raise ValueError(f"batch sequences have {batch['input_ids'].shape[1]} tokens, the model expects "
                                  f"{seq_len}: build them with lm.sequence.training_batch for this model's vocab")

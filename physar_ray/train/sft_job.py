@@ -135,7 +135,7 @@ def run_sft(cfg: Config, data_uri: str, out_uri: str, tokenizer_uri: str | None 
     layout = VideoLayout.from_config(cfg)
     vocab = video_vocab(sft, layout)
     dataset = sequence_dataset(cfg, data_uri, vocab, tokenizer_uri)
-    values = code_values(tokenizer_uri, cfg) if sft.code_embeddings == "value" else None
+    values = code_values(tokenizer_uri, cfg) if sft.code_embeddings == "value" or sft.input_noise else None
     fs, root = storage.filesystem(out_uri)
     resources = {"CPU": sft.num_cpus_per_worker, **({"GPU": 1} if sft.use_gpu else {})}
     trainer = TorchTrainer(

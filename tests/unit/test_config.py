@@ -14,6 +14,13 @@ def test_presets_load_and_round_trip_through_resolved_yaml():
         assert from_dict(yaml.safe_load(dump(cfg))) == cfg
 
 
+def test_the_tiny_preset_counts_steps_not_seconds():
+    # `make demo` must give the same tables on any machine: no stage may stop on wall time.
+    cfg = load("tiny")
+    assert cfg.tokenizer.time_budget_s == 0 and cfg.grpo.time_budget_s == 0
+    assert load("tiny", ["tokenizer.time_budget_s=0"]).tokenizer.time_budget_s == 0
+
+
 def test_dotted_overrides_are_typed():
     cfg = load("tiny", ["data.num_videos.sft=200", "data.scenarios=[uniform,parabola]", "data.antialias=false",
                         "data.gravity=3"])

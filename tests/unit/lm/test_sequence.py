@@ -17,7 +17,7 @@ VOCAB = VisualVocab(code_offset=45, num_codes=16, prefix=(0, 44), vocab_size=61)
 
 
 def test_paper_layout_comes_from_config():
-    layout = VideoLayout.from_config(load(None, []))
+    layout = VideoLayout.from_config(load("paper", []))
     assert (layout.prompt_codes, layout.target_codes) == (48, 464)  # 3 × 16 and 29 × 16
     assert layout.sequence_length(VOCAB) == 2 + 512
 

@@ -4,7 +4,7 @@ import torch
 from physar_ray.config import load
 from physar_ray.sim.render import world_to_pixel
 from physar_ray.sim.video import make_video
-from physar_ray.tokenizer.coord import CoordEncoder, CoordSpec, ScalarCurve
+from physar_ray.tokenizer.coord import ABSENT_VALUE, CoordEncoder, CoordSpec, ScalarCurve
 from physar_ray.tokenizer.ddt import to_ink
 
 
@@ -30,3 +30,17 @@ def test_untrained_encoder_puts_each_slot_on_its_balls_ink_centroid():
         for head in range(3):
             err = np.abs(coords[:, slot, head].numpy() - truth[:, slot])
             assert err.max() < 0.3, (slot, head, err)
+
+
+def test_an_empty_slot_carries_one_fixed_value_whatever_the_frame():
+    data = load(None, ["data.resolution=32"]).data
+    record, _ = make_video("uniform", "sft", 0, 0, data)  # one red ball: slot 1 (blue) is empty
+    torch.manual_seed(0)
+    encoder = CoordEncoder(CoordSpec(heads=1, pooled=2), 32)
+    with torch.no_grad():
+        scalars = encoder(to_ink(torch.from_numpy(record.frames[:6])))  # [B, S, 2 + 2]
+    empty = scalars[:, 1]
+    assert torch.equal(empty[:, :2], torch.full((6, 2), ABSENT_VALUE))  # (x, y)
+    assert torch.equal(empty[:, 3], torch.full((6,), ABSENT_VALUE))  # the pooled scalar after mass
+    assert torch.unique(empty[:, 2]).numel() == 1  # the mass of no ink is one value too
+    assert torch.unique(scalars[:, 0, 0]).numel() == 6  # the moving red ball's x changes every frame

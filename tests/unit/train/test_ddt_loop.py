@@ -50,6 +50,15 @@ def test_short_training_lowers_the_loss_and_changes_every_parameter(family):
     assert not unchanged, unchanged
 
 
+def test_a_step_budget_gives_the_same_tokenizer_on_every_run():
+    # time_budget_s=0: no wall-clock cap, so the machine's speed cannot change where training stops.
+    cfg, batches = _setup("tokenizer.max_steps=6", "tokenizer.time_budget_s=0")
+    runs = [train_ddt(cfg, RES, batches, progress_bar=False) for _ in range(2)]
+    assert [r.step for r in runs] == [6, 6]
+    a, b = (r.tokenizer.model.state_dict() for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 class Crash(RuntimeError):
     pass
 
