@@ -10,20 +10,14 @@ import torch
 
 from physar_ray import storage
 from physar_ray.grpo.controller import GRPOController, run_grpo
-from tests.unit.grpo.grpo_helpers import build_assets, tiny_config
+from tests.unit.grpo.grpo_helpers import build_world, tiny_config
 
 CHECKED = ("grpo/loss", "grpo/kl", "grpo/grad_norm", "grpo/reward_mean", "grpo/entropy")
 
 
 @pytest.fixture(scope="module")
 def world(ray_local, tmp_path_factory):
-    from physar_ray.data.generate import generate
-
-    cfg = tiny_config("data.splits=[rl,eval_ood]")
-    root = tmp_path_factory.mktemp("grpo")
-    model_dir, tok_dir = build_assets(cfg, root)
-    generate(cfg, str(root / "data"))
-    return cfg, model_dir, tok_dir, str(root / "data"), root
+    return build_world(tiny_config("data.splits=[rl,eval_ood]"), tmp_path_factory.mktemp("grpo"))
 
 
 def test_steps_change_and_sync_weights_and_survive_killed_rollout_and_reward_actors(ray_local, world):

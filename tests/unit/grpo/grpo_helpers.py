@@ -43,6 +43,16 @@ def build_assets(cfg: Config, root: Path) -> tuple[str, str]:
     return str(model_dir), str(tok_dir)
 
 
+def build_world(cfg: Config, root: Path) -> tuple[Config, str, str, str, Path]:
+    """(cfg, model folder, tokenizer folder, data folder, root): the assets plus the run's simulated videos
+    (needs Ray: the data stage runs on Ray Data)."""
+    from physar_ray.data.generate import generate
+
+    model_dir, tok_dir = build_assets(cfg, root)
+    generate(cfg, str(root / "data"))
+    return cfg, model_dir, tok_dir, str(root / "data"), root
+
+
 def prompts(cfg: Config, count: int):
     """``count`` rl-split prompts simulated in process (no Ray)."""
     from physar_ray.grpo.rollout import Prompt
