@@ -394,6 +394,9 @@ class GenerateConfig:
     system RAM it reserves for the KV cache (0.01–0.05 holds a small model's videos)."""
     eval_per_scenario: int = 0
     """`physar eval model`: videos per scenario of each evaluation set (eval_iid, eval_ood, held-out rl); 0: all."""
+    eval_rollout_sampling: bool = False
+    """`physar eval model` also scores one sample per condition from grpo.rollout.sampling (GRPO's exploration
+    distribution, τ = 1 in the paper) into <out>/rollout_sampling/, beside the generate.sampling evaluation."""
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -470,6 +473,10 @@ class SFTConfig:
     """value: visual codes' embeddings start as sinusoidal features of the scalar each code stands for, when the
     tokenizer's codes carry one (coordinate family; needs the tokenizer, which `physar run` passes); random: the
     model's own initialisation."""
+    scenario_token: bool = False
+    """Condition the LM on each video's scenario with a <|scenario_NAME|> token after <|video_start|>. PhyWorld and
+    Phys-AR train one model per scenario; one model for all of them must be told which law to follow, since the 3
+    condition frames of a parabola and of uniform motion differ by 0.3 px at 64 px (the presets turn it on)."""
     input_noise: float = 0.0
     """σ in code ranks: every input code of the generated frames moves by round(N(0, σ)) ranks of the codes'
     values while the labels stay clean, against exposure bias (lm/input_noise.py); 0 disables. Needs a

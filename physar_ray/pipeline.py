@@ -126,8 +126,9 @@ def _tune(cfg: Config, out: str) -> None:
              storage.join(out, "tune"))
 
 
-MODEL_EVAL = ("generate", "measure", "grpo.seed", "grpo.eval_videos")
-"""What a model evaluation reads: sampling, scoring, and the held-out rl videos' choice."""
+MODEL_EVAL = ("generate", "measure", "grpo.seed", "grpo.eval_videos", "grpo.rollout.sampling")
+"""What a model evaluation reads: sampling, scoring, the held-out rl videos' choice and GRPO's
+exploration sampling (scored too with generate.eval_rollout_sampling)."""
 
 STAGES: tuple[Stage, ...] = (
     Stage("data", _data, "data", ("data",)),
@@ -139,7 +140,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("sft", _sft, "sft/model", ("sft",), ("tokens", "tokenizer"), ("sft",)),
     Stage("eval_sft", _evaluate("sft"), "eval/sft/metrics.json", MODEL_EVAL, ("sft", "tokenizer", "tokens"),
           ("eval/sft",)),
-    Stage("grpo", _grpo, "grpo/model", ("grpo", "measure"), ("sft", "tokenizer", "data"), ("grpo",)),
+    Stage("grpo", _grpo, "grpo/model", ("grpo", "measure", "generate.sampling"), ("sft", "tokenizer", "data"),
+          ("grpo",)),
     Stage("eval_grpo", _evaluate("grpo"), "eval/grpo/metrics.json", MODEL_EVAL, ("grpo", "tokenizer", "tokens"),
           ("eval/grpo",)),
     Stage("tune", _tune, "tune/best.yaml", ("tune", "grpo", "measure"), ("sft", "tokenizer", "data"), ("tune",),

@@ -27,7 +27,7 @@ from ray.exceptions import RayActorError
 from tqdm import tqdm
 
 from physar_ray import storage
-from physar_ray.config import Config, ConfigError, dump
+from physar_ray.config import Config, ConfigError, SamplingConfig, dump
 from physar_ray.grpo.learner import LearnerGroup
 from physar_ray.grpo.placement import Placement
 from physar_ray.grpo.reward import RewardPool
@@ -166,13 +166,18 @@ class GRPOController:
 
     # -- phases ----------------------------------------------------------------------------
 
-    def _launch(self, prompts: list[Prompt], n: int, seed: int) -> list[tuple[int, list[Prompt], list]]:
-        """Split the prompts evenly over the rollout actors; each call returns 1 + len(part)·n refs."""
-        parts = [p.tolist() for p in np.array_split(np.array(prompts, dtype=object), len(self.rollouts))]
-        return [(i, part, self.rollouts[i].rollout.options(num_returns=1 + len(part) * n).remote(part, n, seed))
-                for i, part in enumerate(parts) if part]
+    def _call(self, index: int, part: list[Prompt], n: int, seed: int, sampling: SamplingConfig | None) -> list:
+        return self.rollouts[index].rollout.options(num_returns=1 + len(part) * n).remote(part, n, seed, sampling)
 
-    def _collect(self, launched: list, n: int, seed: int) -> tuple[list[Rollout], list[Any]]:
+    def _launch(self, prompts: list[Prompt], n: int, seed: int,
+                sampling: SamplingConfig | None = None) -> list[tuple[int, list[Prompt], list]]:
+        """Split the prompts evenly over the rollout actors; each call returns 1 + len(part)·n refs.
+        ``sampling`` None: the rollout's own (grpo.rollout.sampling)."""
+        parts = [p.tolist() for p in np.array_split(np.array(prompts, dtype=object), len(self.rollouts))]
+        return [(i, part, self._call(i, part, n, seed, sampling)) for i, part in enumerate(parts) if part]
+
+    def _collect(self, launched: list, n: int, seed: int,
+                 sampling: SamplingConfig | None = None) -> tuple[list[Rollout], list[Any]]:
         """(one Rollout per call, video refs in prompt order); a call whose actor died is re-run."""
         rollouts, videos = [], []
         for index, part, refs in launched:
@@ -185,7 +190,7 @@ class GRPOController:
                     if attempt == MAX_ROLLOUT_RETRIES:
                         raise
                     self._replace_rollout(index)
-                    refs = self.rollouts[index].rollout.options(num_returns=1 + len(part) * n).remote(part, n, seed)
+                    refs = self._call(index, part, n, seed, sampling)
         return rollouts, videos
 
     def _train_prompts(self, step: int) -> list[Prompt]:
@@ -263,13 +268,14 @@ class GRPOController:
         return metrics
 
     def evaluate(self) -> dict[str, Any]:
-        """One sample per held-out prompt (RL range and OOD) from the current weights; v_err and rewards."""
+        """One sample per held-out prompt (RL range and OOD) from the current weights, drawn as `physar eval
+        model` draws them (generate.sampling, e.g. greedy), so this curve and the report's tables agree."""
         metrics: dict[str, Any] = {"grpo/step": self.step, "eval/weights_version": self.step}
-        seed = step_seed(self.grpo.seed + 1, self.step)
+        seed, sampling = step_seed(self.grpo.seed + 1, self.step), self.cfg.generate.sampling
         for name, prompts in (("rl", self.prompts.eval_rl), ("ood", self.prompts.eval_ood)):
             if not prompts:
                 continue
-            _, videos = self._collect(self._launch(prompts, 1, seed), 1, seed)
+            _, videos = self._collect(self._launch(prompts, 1, seed, sampling), 1, seed, sampling)
             scores = self.rewards.score(videos)
             metrics.update({k.replace("eval/", f"eval/{name}_"): v for k, v in score_metrics(scores, "eval").items()})
         self.history.append(metrics)

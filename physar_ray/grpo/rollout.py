@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from physar_ray import storage
-from physar_ray.config import RolloutConfig, StorageConfig
+from physar_ray.config import RolloutConfig, SamplingConfig, StorageConfig
 from physar_ray.grpo.weight_sync import VLLM_RECEIVER, CollectiveSync, Spec, WeightSync, join_vllm_broadcast
 from physar_ray.lm.sequence import VideoLayout, full_video, generated_codes, prompt_ids
 from physar_ray.lm.vocab import VisualVocab
@@ -37,6 +37,11 @@ class Prompt:
     """Ground truth of all T frames; the reward actors score every sample of this prompt against it."""
     key: str
     """scenario/split/index, for logs."""
+
+    @property
+    def scenario(self) -> str:
+        """The scenario the key names (a conditioned policy's prompt starts with its token)."""
+        return self.key.split("/", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -99,13 +104,14 @@ class RolloutWorker:
     def version(self) -> int:
         return self.engine.version
 
-    def rollout(self, prompts: list[Prompt], n: int, seed: int) -> tuple[Any, ...]:
-        """(Rollout, (frames [T, H, W, 3] uint8, states) per video): n samples per prompt, prompt-major."""
+    def rollout(self, prompts: list[Prompt], n: int, seed: int, sampling: SamplingConfig | None = None) -> tuple[Any, ...]:
+        """(Rollout, (frames [T, H, W, 3] uint8, states) per video): n samples per prompt, prompt-major,
+        from ``sampling`` (None: grpo.rollout.sampling, the exploration distribution the learner scores)."""
         cond = np.stack([p.cond_frames[: self.layout.cond_frames] for p in prompts])
         codes = self.tokenizer.encode(cond)  # [B, cond, K]
-        prompt = prompt_ids(codes, self.layout, self.vocab)
+        prompt = prompt_ids(codes, self.layout, self.vocab, [p.scenario for p in prompts])
         start = time.perf_counter()
-        ids, logprobs = self.engine.generate(prompt, n, self.cfg.sampling, seed)
+        ids, logprobs = self.engine.generate(prompt, n, sampling or self.cfg.sampling, seed)
         generated = time.perf_counter()
         videos = full_video(np.repeat(codes, n, axis=0), generated_codes(ids, self.layout, self.vocab), self.layout)
         frames = self.tokenizer.decode(videos, seed=seed)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from physar_ray import storage
-from physar_ray.config import SFTConfig
+from physar_ray.config import SCENARIOS, SFTConfig
 from physar_ray.lm.sequence import VideoLayout, check_context
 from physar_ray.lm.vocab import CONFIG_KEY, VisualVocab, extend_vocabulary, plan_vocab, scratch_vocab
 
@@ -51,11 +51,17 @@ def _gpt2(vocab_size: int, cfg: SFTConfig, max_positions: int) -> Any:
 SCRATCH_CONFIGS = {"llama": _llama, "qwen2": _qwen2, "gpt2": _gpt2}
 
 
+def conditions(cfg: SFTConfig) -> tuple[str, ...]:
+    """The scenarios that get a conditioning token (sft.scenario_token): all of them, or none."""
+    return SCENARIOS if cfg.scenario_token else ()
+
+
 def build_scratch_model(cfg: SFTConfig, num_codes: int, max_positions: int) -> tuple[torch.nn.Module, VisualVocab]:
-    """A randomly initialised ``cfg.arch`` model whose vocabulary is only the visual codes + <|video_start|>."""
+    """A randomly initialised ``cfg.arch`` model whose vocabulary is only the visual codes + <|video_start|>
+    (+ the scenario tokens with sft.scenario_token)."""
     from transformers import AutoModelForCausalLM
 
-    vocab = scratch_vocab(num_codes)
+    vocab = scratch_vocab(num_codes, conditions(cfg))
     torch.manual_seed(cfg.seed)
     model = AutoModelForCausalLM.from_config(SCRATCH_CONFIGS[cfg.arch](vocab.vocab_size, cfg, max_positions))
     setattr(model.config, CONFIG_KEY, vocab.to_dict())
@@ -158,7 +164,7 @@ def video_vocab(cfg: SFTConfig, layout: VideoLayout) -> VisualVocab:
     The Ray driver needs it to build LM sequences in Ray Data before the workers load the model.
     """
     if not cfg.model_path:
-        return scratch_vocab(layout.codebook_size)
+        return scratch_vocab(layout.codebook_size, conditions(cfg))
     from transformers import AutoConfig
 
     with local_folder(cfg.model_path, weights=False) as path:
@@ -166,7 +172,7 @@ def video_vocab(cfg: SFTConfig, layout: VideoLayout) -> VisualVocab:
         if getattr(config, CONFIG_KEY, None):
             return VisualVocab.from_model_config(config, where=cfg.model_path)
         tokenizer = _tokenizer(path)
-    return plan_vocab(layout.codebook_size, config.vocab_size, tokenizer)
+    return plan_vocab(layout.codebook_size, config.vocab_size, tokenizer, conditions(cfg))
 
 
 def video_lm(cfg: SFTConfig, layout: VideoLayout) -> tuple[torch.nn.Module, Any, VisualVocab]:
@@ -181,10 +187,10 @@ def video_lm(cfg: SFTConfig, layout: VideoLayout) -> tuple[torch.nn.Module, Any,
         if getattr(model.config, CONFIG_KEY, None):
             vocab = VisualVocab.from_model_config(model.config, where=cfg.model_path)
         else:
-            vocab = extend_vocabulary(model, layout.codebook_size, tokenizer)
+            vocab = extend_vocabulary(model, layout.codebook_size, tokenizer, conditions(cfg))
     else:
         tokenizer = None
-        max_positions = layout.sequence_length(scratch_vocab(layout.codebook_size))
+        max_positions = layout.sequence_length(scratch_vocab(layout.codebook_size, conditions(cfg)))
         model, vocab = build_scratch_model(cfg, layout.codebook_size, max_positions)
     vocab.check_codebook(layout.codebook_size)
     check_context(layout, vocab, model.config.max_position_embeddings)

@@ -2,7 +2,9 @@
 
 A video of T frames × K tokens (codes in [0, C)) becomes one sequence, no separators:
 
-    prefix (BOS?, <|video_start|>) · frame 0 · frame 1 · frame 2 · frame 3 · … · frame T−1
+    prefix (BOS?, <|video_start|>) · <|scenario_NAME|>? · frame 0 · frame 1 · frame 2 · … · frame T−1
+
+(the scenario token only for a model trained with ``sft.scenario_token``; lm/vocab.py).
 
 Every frame has exactly K tokens, so frame boundaries are implicit. The first ``cond_frames``
 frames are the prompt; the loss applies only to the (T − cond_frames) × K target tokens.
@@ -10,6 +12,7 @@ frames are the prompt; the loss applies only to the (T − cond_frames) × K tar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +55,7 @@ class VideoLayout:
         return (self.num_frames - self.cond_frames) * self.tokens_per_frame
 
     def sequence_length(self, vocab: VisualVocab) -> int:
-        return len(vocab.prefix) + self.num_frames * self.tokens_per_frame
+        return vocab.prefix_length + self.num_frames * self.tokens_per_frame
 
 
 def check_context(layout: VideoLayout, vocab: VisualVocab, max_positions: int) -> None:
@@ -60,7 +63,7 @@ def check_context(layout: VideoLayout, vocab: VisualVocab, max_positions: int) -
     need = layout.sequence_length(vocab)
     if need > max_positions:
         raise SequenceError(
-            f"a video is {need} tokens ({len(vocab.prefix)} prefix + {layout.num_frames} frames × "
+            f"a video is {need} tokens ({vocab.prefix_length} prefix + {layout.num_frames} frames × "
             f"{layout.tokens_per_frame}) but the model's context is max_position_embeddings={max_positions}: "
             "use a model with a longer context or fewer frames"
         )
@@ -81,25 +84,28 @@ def check_codes(codes: np.ndarray, layout: VideoLayout, frames: int) -> np.ndarr
     return codes.astype(np.int64)
 
 
-def prompt_ids(codes: np.ndarray, layout: VideoLayout, vocab: VisualVocab) -> np.ndarray:
-    """codes: [B, ≥cond_frames, K] → [B, P] prompt ids, P = len(prefix) + cond_frames·K."""
+def prompt_ids(codes: np.ndarray, layout: VideoLayout, vocab: VisualVocab,
+               scenarios: Sequence[str] | None = None) -> np.ndarray:
+    """codes: [B, ≥cond_frames, K] → [B, P] prompt ids, P = vocab.prefix_length + cond_frames·K;
+    ``scenarios`` [B] names each video's scenario (needed when the vocabulary is conditioned)."""
     cond = check_codes(np.asarray(codes)[:, : layout.cond_frames], layout, layout.cond_frames)
-    prefix = np.broadcast_to(np.asarray(vocab.prefix, dtype=np.int64), (cond.shape[0], len(vocab.prefix)))
+    prefix = vocab.prefixes(cond.shape[0], scenarios)
     return np.concatenate([prefix, cond.reshape(cond.shape[0], -1) + vocab.code_offset], axis=1)
 
 
-def training_batch(codes: np.ndarray, layout: VideoLayout, vocab: VisualVocab) -> dict[str, np.ndarray]:
-    """codes: [B, T, K] → input_ids [B, L] and labels [B, L] (IGNORE except on the target tokens).
+def training_batch(codes: np.ndarray, layout: VideoLayout, vocab: VisualVocab,
+                   scenarios: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """codes: [B, T, K] (and ``scenarios`` [B] for a conditioned vocabulary) → input_ids [B, L] and
+    labels [B, L] (IGNORE except on the target tokens).
 
     HF causal LMs shift labels inside, so labels[i] = input_ids[i] scores the prediction of
     token i from tokens < i.
     """
     codes = check_codes(codes, layout, layout.num_frames)
     b = codes.shape[0]
-    prefix = np.broadcast_to(np.asarray(vocab.prefix, dtype=np.int64), (b, len(vocab.prefix)))
-    input_ids = np.concatenate([prefix, codes.reshape(b, -1) + vocab.code_offset], axis=1)
+    input_ids = np.concatenate([vocab.prefixes(b, scenarios), codes.reshape(b, -1) + vocab.code_offset], axis=1)
     labels = input_ids.copy()
-    labels[:, : len(vocab.prefix) + layout.prompt_codes] = IGNORE
+    labels[:, : vocab.prefix_length + layout.prompt_codes] = IGNORE
     return {"input_ids": input_ids, "labels": labels}
 
 

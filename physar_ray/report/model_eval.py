@@ -3,13 +3,18 @@
 The evaluation sets are the tokens dataset's ``eval_iid`` and ``eval_ood`` videos and the
 held-out part of ``rl`` (the videos GRPO never trains on, ``grpo.prompts.rl_holdout``), capped
 at ``generate.eval_per_scenario`` per scenario and set. Each condition gets one sample from
-``generate.sampling``. Outputs under ``out``: ``generated/generated.parquet`` (token videos),
-``videos/`` (decoded, VIDEO_SCHEMA) and the `physar eval score` outputs (metrics.json,
-per_video.parquet, report.md, plots), whose ``table1`` holds the iid / ood / rl columns.
+``generate.sampling`` (the tiny preset: greedy) with ``generate.seed``, so two policies evaluated
+with the same config see the same conditions and seeds and their videos pair up by key. Outputs
+under ``out``: ``generated/generated.parquet`` (token videos), ``videos/`` (decoded,
+VIDEO_SCHEMA) and the `physar eval score` outputs (metrics.json, per_video.parquet, report.md,
+plots), whose ``table1`` holds the iid / ood / rl columns. With ``generate.eval_rollout_sampling``
+the same again under ``out/rollout_sampling/`` from ``grpo.rollout.sampling``, the distribution GRPO
+explores with (τ = 1 in the paper).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -17,11 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from physar_ray import storage
-from physar_ray.config import Config
+from physar_ray.config import Config, SamplingConfig
 from physar_ray.data.tokenize import reconstruct
 from physar_ray.grpo.prompts import rl_holdout, video_key
 from physar_ray.lm.sequence import VideoLayout
 from physar_ray.report.evaluation import score_dataset
+from physar_ray.report.run_report import DECODING, ROLLOUT_SAMPLING
 from physar_ray.train.generate import generate_table, make_engine
 
 log = logging.getLogger("physar.eval")
@@ -54,15 +60,39 @@ def evaluation_videos(cfg: Config, tokens: pa.Table) -> pa.Table:
     return pa.concat_tables(parts)
 
 
+def decodings(cfg: Config) -> dict[str, SamplingConfig]:
+    """Where each evaluation goes ("" = the output folder itself) and how it samples: generate.sampling,
+    plus GRPO's exploration distribution grpo.rollout.sampling when generate.eval_rollout_sampling."""
+    chosen = {"": cfg.generate.sampling}
+    if cfg.generate.eval_rollout_sampling:
+        chosen[ROLLOUT_SAMPLING] = cfg.grpo.rollout.sampling
+    return chosen
+
+
 def evaluate_model(cfg: Config, model_uri: str, tokenizer_uri: str, tokens_uri: str, out_uri: str) -> dict:
-    """Generate, decode and score; returns the metrics (``table1``: {"data": {scenario: {iid, ood, rl}}})."""
+    """Generate, decode and score for each of :func:`decodings`; returns the metrics of the first
+    (``table1``: {"data": {scenario: {iid, ood, rl}}})."""
     storage.check_writable(out_uri)
     table = evaluation_videos(cfg, storage.read_table(tokens_uri))
     engine = make_engine(cfg, model_uri, VideoLayout.from_config(cfg))
-    log.info("evaluating %s on %d conditions", model_uri, table.num_rows)
-    generated = storage.join(out_uri, "generated")
-    storage.write_table(storage.join(generated, "generated.parquet"), generate_table(cfg, engine, table, 1))
-    del engine
-    videos = storage.join(out_uri, "videos")
-    reconstruct(cfg, generated, tokenizer_uri, videos)
-    return score_dataset(videos, out_uri, cfg, baselines=())
+    folders = {name: storage.join(out_uri, name) if name else out_uri for name in decodings(cfg)}
+    for name, sampling in decodings(cfg).items():
+        log.info("evaluating %s on %d conditions (%s)", model_uri, table.num_rows, describe(sampling))
+        storage.write_table(storage.join(folders[name], "generated", "generated.parquet"),
+                            generate_table(cfg, engine, table, 1, sampling))
+        storage.write_json(storage.join(folders[name], DECODING), {"sampling": dataclasses.asdict(sampling),
+                                                                  "seed": cfg.generate.seed,
+                                                                  "describe": describe(sampling)})
+    del engine  # free the engine (a vLLM GPU reservation) before decoding and scoring
+    results = {}
+    for name, folder in folders.items():
+        reconstruct(cfg, storage.join(folder, "generated"), tokenizer_uri, storage.join(folder, "videos"))
+        results[name] = score_dataset(storage.join(folder, "videos"), folder, cfg, baselines=())
+    return results[""]
+
+
+def describe(sampling: SamplingConfig) -> str:
+    """``greedy`` or ``τ=1, top-k 50, top-p 0.95``: how a table's videos were sampled."""
+    if sampling.temperature == 0:
+        return "greedy"
+    return f"τ={sampling.temperature:g}, top-k {sampling.top_k or 'all'}, top-p {sampling.top_p:g}"

@@ -24,6 +24,10 @@ REFERENCES = ("static", "constant_velocity")
 POLICIES = ("sft", "grpo")
 MODEL_METRICS = ("v_err", "v_drift", "r_err")
 KEY = ("scenario", "split", "index")
+DECODING = "decoding.json"
+"""How an evaluation folder's videos were sampled (written by `physar eval model`; report.md names it)."""
+ROLLOUT_SAMPLING = "rollout_sampling"
+"""Subfolder of a policy's second evaluation, from grpo.rollout.sampling (generate.eval_rollout_sampling)."""
 
 
 def _metrics(out: str, name: str) -> dict | None:
@@ -77,9 +81,19 @@ def _reference_rows(out: str, keys: set[tuple]) -> dict[str, dict]:
     return result
 
 
+def decoding(out: str, folder: str) -> str | None:
+    """How ``eval/<folder>``'s videos were sampled (its decoding.json), None before it was evaluated."""
+    uri = storage.join(out, "eval", folder, DECODING)
+    return storage.read_json(uri)["describe"] if storage.exists(uri) else None
+
+
 def models(out: str) -> dict:
     policies = {name: m for name in POLICIES if (m := _metrics(out, name)) is not None}
     found: dict[str, dict] = {name: _columns(m["table1"].get("data", {})) for name, m in policies.items()}
+    for name in policies:  # the same policies under GRPO's exploration sampling (generate.eval_rollout_sampling)
+        sampled = _metrics(out, f"{name}/{ROLLOUT_SAMPLING}")
+        if sampled is not None:
+            found[f"{name} ({decoding(out, f'{name}/{ROLLOUT_SAMPLING}')})"] = _columns(sampled["table1"].get("data", {}))
     keys: set[tuple] = set()
     for name in policies:
         per_video = storage.read_table(storage.join(out, "eval", name, "per_video.parquet"), columns=list(KEY))
@@ -103,6 +117,7 @@ def paired(out: str) -> dict:
 
 def build_summary(preset: str, config_hash: str, wall: dict[str, float], out: str) -> dict[str, Any]:
     summary = {"preset": preset, "config_hash": config_hash, "wall_s": wall, "table4": table4(out), "models": models(out),
+               "decoding": {name: d for name in POLICIES if (d := decoding(out, name)) is not None},
                "paired": paired(out)}
     sweep = storage.join(out, "tune", "result.json")
     if storage.exists(sweep):
@@ -158,7 +173,9 @@ def report_markdown(summary: dict[str, Any], out: str) -> str:
         parts += ["## Velocity error v_err (eq. 4, units/s; lower is better)",
                   "IID = eval_iid, OOD = eval_ood, RL = held-out RL-range videos (GRPO never trains on them). "
                   "static and constant_velocity see only the condition frames; every row scores the same videos. "
-                  "Cells: mean over the tracked videos [95 % bootstrap interval] (videos).",
+                  "Cells: mean over the tracked videos [95 % bootstrap interval] (videos). Policies sampled "
+                  + (", ".join(f"{k}: {v}" for k, v in summary["decoding"].items()) or "as configured")
+                  + "; a row named with a sampling in brackets is the same policy under GRPO's exploration sampling.",
                   _models_ci_table(summary["models"], "v_err"),
                   "## Mean-velocity error v_drift (units/s; like v_err but blind to frame-to-frame jitter)",
                   _models_ci_table(summary["models"], "v_drift"),

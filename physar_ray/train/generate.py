@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from physar_ray import storage
-from physar_ray.config import Config
+from physar_ray.config import Config, SamplingConfig
 from physar_ray.lm.engine import GenerationEngine, TorchEngine
 from physar_ray.lm.model import load_pretrained, local_folder
 from physar_ray.lm.sequence import VideoLayout, full_video, generated_codes, prompt_ids, tokens_to_codes
@@ -41,20 +41,24 @@ def make_engine(cfg: Config, model_uri: str, layout: VideoLayout) -> GenerationE
     return TorchEngine(model.to(device), vocab, layout.target_codes)
 
 
-def generate_table(cfg: Config, engine: GenerationEngine, table: pa.Table, samples_per_prompt: int) -> pa.Table:
-    """``samples_per_prompt`` continuations of every row's condition frames: the row's metadata,
-    ``tokens`` (condition + generated, T·K codes), ``logprob`` (sum over generated tokens), ``sample``."""
+def generate_table(cfg: Config, engine: GenerationEngine, table: pa.Table, samples_per_prompt: int,
+                   sampling: SamplingConfig | None = None) -> pa.Table:
+    """``samples_per_prompt`` continuations of every row's condition frames (``sampling``, default
+    ``generate.sampling``): the row's metadata, ``tokens`` (condition + generated, T·K codes),
+    ``logprob`` (sum over generated tokens), ``sample``."""
     layout = VideoLayout.from_config(cfg)
     if "tokens" not in table.column_names:
         raise ValueError(f"the table has no 'tokens' column (it has {', '.join(table.column_names)}): "
                          "generate reads token videos")
     codes = tokens_to_codes(table.column("tokens").to_numpy(zero_copy_only=False), layout)
+    scenarios = table.column("scenario").to_pylist() if "scenario" in table.column_names else None
     g = cfg.generate
     videos, logprobs = [], []
     for start in tqdm(range(0, len(codes), g.batch_size), desc="generate", unit="batch", mininterval=5):
         chunk = codes[start: start + g.batch_size]
-        ids, lp = engine.generate(prompt_ids(chunk, layout, engine.vocab), samples_per_prompt, g.sampling,
-                                  seed=g.seed + start)
+        chunk_scenarios = scenarios[start: start + g.batch_size] if scenarios is not None else None
+        ids, lp = engine.generate(prompt_ids(chunk, layout, engine.vocab, chunk_scenarios), samples_per_prompt,
+                                  sampling or g.sampling, seed=g.seed + start)
         gen = generated_codes(ids, layout, engine.vocab)
         videos.append(full_video(np.repeat(chunk, samples_per_prompt, axis=0), gen, layout))
         logprobs.append(lp.sum(axis=1))

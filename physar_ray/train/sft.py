@@ -164,7 +164,7 @@ def sft_loop(config: dict[str, Any], batches: Iterable[dict[str, Any]], reporter
     device = device or _device(cfg)
 
     model, tokenizer, vocab = video_lm(cfg, layout)
-    expected = VisualVocab(**{**config["vocab"], "prefix": tuple(config["vocab"]["prefix"])})
+    expected = VisualVocab.from_dict(config["vocab"])
     if vocab != expected:
         raise VocabError(f"the batches were built for {expected} but the model has {vocab}: "
                          "build them with lm.model.video_vocab for the same sft.model_path")

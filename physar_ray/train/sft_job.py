@@ -35,11 +35,11 @@ TRAIN_SPLIT = "sft"
 
 
 def to_sequences(batch: dict[str, np.ndarray], layout: VideoLayout, vocab: VisualVocab) -> dict[str, np.ndarray]:
-    """Ray Data map: a ``tokens`` batch (sft-split rows when it has a ``split`` column) → ``input_ids`` / ``labels`` [B, L]."""
-    tokens = batch[TOKENS_COLUMN]
-    if "split" in batch:
-        tokens = tokens[np.asarray(batch["split"]) == TRAIN_SPLIT]
-    return training_batch(tokens_to_codes(tokens, layout), layout, vocab)
+    """Ray Data map: a ``tokens`` batch (sft-split rows when it has a ``split`` column; its ``scenario``
+    column for a conditioned vocabulary) → ``input_ids`` / ``labels`` [B, L]."""
+    keep = np.asarray(batch["split"]) == TRAIN_SPLIT if "split" in batch else slice(None)
+    scenarios = list(np.asarray(batch["scenario"])[keep]) if "scenario" in batch else None
+    return training_batch(tokens_to_codes(batch[TOKENS_COLUMN][keep], layout), layout, vocab, scenarios)
 
 
 def sequence_dataset(cfg: Config, data_uri: str, vocab: VisualVocab, tokenizer_uri: str | None = None) -> Any:
@@ -59,7 +59,7 @@ def sequence_dataset(cfg: Config, data_uri: str, vocab: VisualVocab, tokenizer_u
     if TOKENS_COLUMN in columns:
         paths = [storage.filesystem(f)[1] for f in files]
         ds = ray.data.read_parquet(paths, filesystem=fs, num_cpus=num_cpus,
-                                   columns=[TOKENS_COLUMN] + (["split"] if "split" in columns else []))
+                                   columns=[TOKENS_COLUMN] + [c for c in ("split", "scenario") if c in columns])
     elif "frames" in columns and tokenizer_uri:
         ds = encoded_dataset(cfg, data_uri, tokenizer_uri, splits=(TRAIN_SPLIT,))
     else:

@@ -9,8 +9,8 @@ LAYOUT = VideoLayout(num_frames=6, cond_frames=3, tokens_per_frame=4, codebook_s
 TEXT_WORDS = [f"w{i}" for i in range(40)]
 
 
-def tiny_sft(arch: str = "llama") -> SFTConfig:
-    return SFTConfig(arch=arch, hidden_size=32, num_layers=2, num_heads=4)
+def tiny_sft(arch: str = "llama", scenario_token: bool = False) -> SFTConfig:
+    return SFTConfig(arch=arch, hidden_size=32, num_layers=2, num_heads=4, scenario_token=scenario_token)
 
 
 def text_model(arch: str = "llama", vocab_size: int = 44):

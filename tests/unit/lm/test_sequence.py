@@ -33,6 +33,19 @@ def test_training_batch_layout_and_loss_mask():
     assert (prompt_ids(codes, LAYOUT, VOCAB) == ids[:, :14]).all()
 
 
+def test_a_conditioned_vocabulary_puts_each_videos_scenario_token_after_the_prefix():
+    vocab = VisualVocab(code_offset=45, num_codes=16, prefix=(0, 44), vocab_size=64,
+                        scenario_ids=(("uniform", 61), ("parabola", 62), ("collision", 63)))
+    codes = np.arange(2 * 6 * 4).reshape(2, 6, 4) % 16
+    batch = training_batch(codes, LAYOUT, vocab, ["parabola", "uniform"])
+    ids, labels = batch["input_ids"], batch["labels"]
+    assert ids.shape == (2, 3 + 24) and ids[:, :3].tolist() == [[0, 44, 62], [0, 44, 61]]
+    assert (labels[:, : 3 + 12] == IGNORE).all() and (labels[:, 15:] == ids[:, 15:]).all()
+    assert (prompt_ids(codes, LAYOUT, vocab, ["parabola", "uniform"]) == ids[:, :15]).all()
+    assert LAYOUT.sequence_length(vocab) == 27
+    assert (generated_codes(ids[:, 15:], LAYOUT, vocab) == codes[:, 3:]).all()
+
+
 def test_generated_codes_round_trip_to_the_full_video():
     codes = np.random.default_rng(0).integers(0, 16, (3, 6, 4))
     ids = training_batch(codes, LAYOUT, VOCAB)["input_ids"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from physar_ray.lm.model import build_scratch_model, load_pretrained, save_pretrained
-from physar_ray.lm.vocab import VIDEO_START, VisualVocab, VocabError, code_token, extend_vocabulary
+from physar_ray.lm.vocab import VIDEO_START, VisualVocab, VocabError, code_token, extend_vocabulary, scenario_token
 from tests.unit.lm.lm_helpers import text_model, text_tokenizer, tiny_sft
 
 CODES = 16
@@ -97,3 +97,37 @@ def test_the_driver_plans_the_same_vocab_the_worker_builds_without_loading_weigh
     save_pretrained(model, tokenizer, tmp_path / "sft")  # an SFT checkpoint is not extended twice
     assert video_vocab(dataclasses.replace(cfg, model_path=str(tmp_path / "sft")), LAYOUT) == built
     assert video_lm(dataclasses.replace(cfg, model_path=str(tmp_path / "sft")), LAYOUT)[2] == built
+
+
+SCENARIOS = ("uniform", "parabola", "collision")
+
+
+def test_scenario_tokens_follow_video_start_in_a_scratch_model_and_round_trip(tmp_path):
+    model, vocab = build_scratch_model(tiny_sft(scenario_token=True), CODES, max_positions=64)
+    # codes 0..15, <|video_start|> 16, then one token per scenario: 17, 18, 19
+    assert vocab == VisualVocab(0, CODES, (CODES,), CODES + 4, (("uniform", 17), ("parabola", 18), ("collision", 19)))
+    assert vocab.prefix_length == 2 and model.config.vocab_size == 20
+    assert vocab.prefixes(3, ["collision", "uniform", "uniform"]).tolist() == [[16, 19], [16, 17], [16, 17]]
+    save_pretrained(model, None, tmp_path)
+    loaded, _ = load_pretrained(str(tmp_path))
+    assert VisualVocab.from_model_config(loaded.config) == vocab
+    assert VisualVocab.from_dict(vocab.to_dict()) == vocab
+
+
+def test_scenario_tokens_in_a_tokenizer_and_without_one():
+    model, tokenizer = text_model(), text_tokenizer()
+    vocab = extend_vocabulary(model, CODES, tokenizer, SCENARIOS)
+    # 44 text ids, <|video_start|> 44, the scenario tokens 45..47, codes 48..63
+    assert vocab.scenario_ids == (("uniform", 45), ("parabola", 46), ("collision", 47))
+    assert tokenizer.convert_tokens_to_ids(scenario_token("parabola")) == 46 and vocab.code_offset == 48
+    bare = extend_vocabulary(text_model("llama", vocab_size=44), CODES, scenarios=SCENARIOS)
+    assert bare == VisualVocab(48, CODES, (44,), 64, (("uniform", 45), ("parabola", 46), ("collision", 47)))
+
+
+def test_a_conditioned_vocabulary_needs_a_known_scenario_per_video():
+    vocab = VisualVocab(0, CODES, (CODES,), CODES + 2, (("uniform", 17),))
+    with pytest.raises(VocabError, match=r"conditioned on the scenario \(uniform\): give one scenario per video \(2\)"):
+        vocab.prefixes(2)
+    with pytest.raises(VocabError, match="scenario 'spiral' has no conditioning token"):
+        vocab.prefixes(1, ["spiral"])
+    assert VisualVocab(0, CODES, (CODES,), CODES + 1).prefixes(2).tolist() == [[16], [16]]  # unconditioned: no token
