@@ -1,4 +1,6 @@
-"""Train a tokenizer for its time budget on simulator frames, then measure reconstructions.
+"""Train a tokenizer for its budget on simulator frames, then measure reconstructions.
+
+The budget is tokenizer.max_steps (and tokenizer.time_budget_s when set).
 
 Prints, per scenario of held-out eval_iid videos: mean centre error (px), v_err (eq. 4,
 units/s), the found fraction (ball tracked at all in predicted frames where it is fully in
@@ -78,7 +80,7 @@ def evaluate(tok: DDTokenizer, cfg, videos: int) -> tuple[dict, np.ndarray, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default=None)
-    parser.add_argument("--set", nargs="*", default=[], help="dotted overrides, e.g. tokenizer.time_budget_s=60")
+    parser.add_argument("--set", nargs="*", default=[], help="dotted overrides, e.g. tokenizer.max_steps=300")
     parser.add_argument("--out", default="runs/bench_tokenizer")
     parser.add_argument("--videos", type=int, default=20, help="eval_iid videos per scenario")
     parser.add_argument("--checkpoint", default=None, help="evaluate this saved tokenizer instead of training one")

@@ -45,11 +45,16 @@ def test_run_writes_a_self_describing_run_folder_then_skips_and_redoes_from_a_st
     assert (out / "eval" / "floor" / "report.md").exists() and (out / "tokenizer" / "model.safetensors").exists()
     assert set(summary["table4"]) == {"uniform", "parabola", "collision"}
     assert summary["table4"]["uniform"]["floor_v_err"] < 0.05
-    assert set(summary["models"]) == {"static", "constant_velocity", "sft", "grpo"}
+    # the tiny preset evaluates greedily and again under GRPO's exploration sampling (τ = 1)
+    sampled = "(τ=1, top-k 50, top-p 0.95)"
+    assert set(summary["models"]) == {"static", "constant_velocity", "sft", "grpo", f"sft {sampled}", f"grpo {sampled}"}
+    assert summary["decoding"] == {"sft": "greedy", "grpo": "greedy"}
     for model in ("sft", "grpo"):
         assert AutoConfig.from_pretrained(out / model / "model").physar_visual["num_codes"] == 256
-        counts = json.loads((out / "eval" / model / "metrics.json").read_text())["total"]["count"]
-        assert counts == 3 * (2 + 2) + 2  # per scenario 2 iid and 2 of 3 ood; the 2 held-out rl videos
+        for folder in (out / "eval" / model, out / "eval" / model / "rollout_sampling"):
+            counts = json.loads((folder / "metrics.json").read_text())["total"]["count"]
+            assert counts == 3 * (2 + 2) + 2  # per scenario 2 iid and 2 of 3 ood; the 2 held-out rl videos
+    assert set(summary["paired"]["grpo_vs_sft"]["scenarios"]) == {"uniform", "parabola", "collision"}
     assert "## Velocity error v_err" in (out / "report.md").read_text()
 
     lineage = json.loads((out / "lineage.json").read_text())

@@ -29,7 +29,7 @@ def test_encode_then_reconstruct_round_trip_on_s3(ray_local, s3_bucket):
 
     assert encode(cfg, f"{s3_bucket}/data", f"{s3_bucket}/tokenizer", f"{s3_bucket}/tokens") >= 1
     tokens = pa.concat_tables(storage.read_table(f) for f in storage.list_files(f"{s3_bucket}/tokens"))
-    assert tokens.schema.names == TOKENS_SCHEMA.names and tokens.column("num_tokens")[0].as_py() == 6
+    assert tokens.schema.names == TOKENS_SCHEMA.names and tokens.column("num_tokens")[0].as_py() == cfg.tokenizer.num_tokens == 6
     codes_of = dict(zip(tokens.column("index").to_pylist(), tokens.column("tokens").to_pylist()))
     assert reconstruct(cfg, f"{s3_bucket}/tokens", f"{s3_bucket}/tokenizer", f"{s3_bucket}/recon") >= 1
     originals = {r.index: r for f in storage.list_files(f"{s3_bucket}/data") for r in table_to_records(storage.read_table(f))}
@@ -39,7 +39,7 @@ def test_encode_then_reconstruct_round_trip_on_s3(ray_local, s3_bucket):
         video = originals[r.index]
         assert r.frames.shape == video.frames.shape and np.array_equal(r.states.positions, video.states.positions)
         codes = np.asarray(codes_of[r.index])
-        expected = tokenizer.decode(codes.reshape(1, -1, 16), seed=0)[0]
+        expected = tokenizer.decode(codes.reshape(1, -1, cfg.tokenizer.num_tokens), seed=0)[0]
         assert np.array_equal(r.frames, expected)  # the actor decodes exactly as the tokenizer does in process
 
 

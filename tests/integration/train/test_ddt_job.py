@@ -49,7 +49,7 @@ def test_frames_from_parquet_on_s3(ray_local, s3_bucket):
     summary = run_ddt_training(cfg, f"{s3_bucket}/tokenizer", f"{s3_bucket}/data")
     assert summary["step"] == 4 and summary["data"] == f"{s3_bucket}/data"
     tok = DDTokenizer.load(f"{s3_bucket}/tokenizer", resolution=RES)
-    assert tok.encode(np.zeros((1, RES, RES, 3), np.uint8)).shape == (1, 16)
+    assert tok.encode(np.zeros((1, RES, RES, 3), np.uint8)).shape == (1, cfg.tokenizer.num_tokens)
     assert storage.exists(f"{s3_bucket}/tokenizer/metrics.jsonl")
 
 

@@ -22,6 +22,7 @@ def test_train_vae_lowers_the_error_and_the_tokenizer_loads_it_from_s3(s3_bucket
     assert storage.exists(f"{out}/config.json") and storage.exists(f"{out}/train_summary.json")
     latent = VAELatent(out, RES)
     assert (latent.grid, latent.num_patches, latent.dim) == (8, 64, 4)
-    tok_cfg = load(None, ["tokenizer.family=paper", "tokenizer.latent=vae", f"tokenizer.vae_path={out}"]).tokenizer
+    tok_cfg = load(None, ["tokenizer.family=paper", "tokenizer.latent=vae", "tokenizer.num_tokens=16",
+                    f"tokenizer.vae_path={out}"]).tokenizer
     tokens = DDTokenizer(tok_cfg, RES).encode(np.zeros((2, RES, RES, 3), np.uint8))
     assert tokens.shape == (2, 16)
