@@ -126,7 +126,7 @@ def _tune(cfg: Config, out: str) -> None:
              storage.join(out, "tune"))
 
 
-MODEL_EVAL = ("generate", "measure", "grpo.seed", "grpo.eval_videos", "grpo.rollout.sampling")
+MODEL_EVAL = ("generate", "measure", "grpo.eval_videos", "grpo.rollout.sampling")
 """What a model evaluation reads: sampling, scoring, the held-out rl videos' choice and GRPO's
 exploration sampling (scored too with generate.eval_rollout_sampling)."""
 

@@ -43,13 +43,19 @@ def _read_split(data_uri: str, split: str, cond_frames: int) -> list[Prompt]:
     return sorted(prompts, key=lambda p: p.key)
 
 
+EVAL_SET_SEED = 0
+"""Draws the held-out rl conditions and GRPO's OOD evaluation subset. Fixed rather than grpo.seed, so
+policies trained with other GRPO seeds (a seed study, a Tune sweep) never train on the conditions the
+others are scored on, and their evaluations pair up condition by condition."""
+
+
 def rl_holdout(count: int, grpo: GRPOConfig) -> tuple[np.ndarray, np.ndarray]:
     """(held-out, training) indices into the ``count`` rl-split videos sorted by key.
 
     GRPO trains on the second part only; `physar eval model` scores every policy on the first,
     so "rl" results before and after GRPO are on conditions the policy never trained on.
     """
-    order = np.random.default_rng(grpo.seed).permutation(count)
+    order = np.random.default_rng(EVAL_SET_SEED).permutation(count)
     held = min(grpo.eval_videos, count // 2)
     return order[:held], order[held:]
 
@@ -65,5 +71,5 @@ def load_prompts(data_uri: str, cfg: Config) -> PromptSets:
                          f"{grpo.prompts_per_step} training prompts plus {len(held)} held out: generate more "
                          "(data.num_videos.rl) or lower grpo.batch_size")
     ood = _read_split(data_uri, "eval_ood", cond)
-    ood = [ood[i] for i in np.random.default_rng(grpo.seed).permutation(len(ood))[: grpo.eval_videos]]
+    ood = [ood[i] for i in np.random.default_rng(EVAL_SET_SEED).permutation(len(ood))[: grpo.eval_videos]]
     return PromptSets(train, [rl[i] for i in held], ood)

@@ -36,24 +36,26 @@ def _state(seed: int) -> dict[str, torch.Tensor]:
             "h": torch.randn(2, 2, generator=g).to(torch.bfloat16), "i": torch.arange(5)}
 
 
-def _receiver(port: int, spec, queue) -> None:
+def _receiver(port: int, spec, queue, received) -> None:
     sync = CollectiveSync("gloo", "127.0.0.1", port, 1, 2, spec)
     sync.connect()
     for _ in range(2):
         state, version = sync.pull()
         queue.put((version, {k: v.clone() for k, v in state.items()}))
+    received.wait(60)  # torch passes the tensors as file descriptors this process serves: stay until they are read
 
 
 def test_gloo_broadcast_round_trip_keeps_values_dtypes_and_versions():
     port, spec = _free_port(), weight_spec(_state(0))
     ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_receiver, args=(port, spec, queue))
+    queue, received = ctx.Queue(), ctx.Event()
+    proc = ctx.Process(target=_receiver, args=(port, spec, queue, received))
     proc.start()
     sender = CollectiveSync("gloo", "127.0.0.1", port, 0, 2, spec)
     sender.connect()
     stats = [sender.push(_state(v), v) for v in (1, 2)]
     got = [queue.get(timeout=60) for _ in range(2)]
+    received.set()
     proc.join(timeout=60)
     assert [s.version for s in stats] == [1, 2]
     assert stats[0].bytes == state_bytes(_state(1))

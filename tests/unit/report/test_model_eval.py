@@ -35,3 +35,5 @@ def test_rl_videos_are_exactly_grpos_held_out_ones():
     assert chosen == {keys[i] for i in held} and len(chosen) == 5
     assert chosen.isdisjoint(keys[i] for i in train)
     assert np.intersect1d(held, train).size == 0
+    other_seed, _ = rl_holdout(len(keys), load("tiny", ["grpo.eval_videos=5", "grpo.seed=7"]).grpo)
+    assert (other_seed == held).all()  # a GRPO run with another seed never trains on these
