@@ -75,8 +75,9 @@ def evaluate_model(cfg: Config, model_uri: str, tokenizer_uri: str, tokens_uri: 
     storage.check_writable(out_uri)
     table = evaluation_videos(cfg, storage.read_table(tokens_uri))
     engine = make_engine(cfg, model_uri, VideoLayout.from_config(cfg))
-    folders = {name: storage.join(out_uri, name) if name else out_uri for name in decodings(cfg)}
-    for name, sampling in decodings(cfg).items():
+    chosen = decodings(cfg)
+    folders = {name: storage.join(out_uri, name) if name else out_uri for name in chosen}
+    for name, sampling in chosen.items():
         log.info("evaluating %s on %d conditions (%s)", model_uri, table.num_rows, describe(sampling))
         storage.write_table(storage.join(folders[name], "generated", "generated.parquet"),
                             generate_table(cfg, engine, table, 1, sampling))
