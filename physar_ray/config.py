@@ -851,12 +851,12 @@ class RunConfig:
     tune: bool = False
     """`physar run` ends with the `tune` stage: a sweep (the tune branch) of GRPO runs from the SFT model."""
     train_resource: str = ""
-    """Custom Ray resource every GPU *training* worker asks for, one unit per GPU (tokenizer training, SFT,
-    GRPO learners), so the autoscaler starts the node type that declares it (cluster/aws.yaml: learner);
-    empty: GPUs alone decide."""
+    """Custom Ray resource every *training* worker asks for (tokenizer training, SFT, GRPO learners), one unit per
+    GPU (one per worker without a GPU), so the autoscaler starts the node type that declares it (cluster/aws.yaml:
+    learner); empty: CPUs and GPUs alone decide."""
     infer_resource: str = ""
-    """The same for GPU *inference* actors (encode/reconstruct pools, evaluation generation, GRPO rollout
-    actors; cluster/aws.yaml: rollout)."""
+    """The same for *inference* actors (encode/reconstruct pools, evaluation generation, GRPO rollout actors;
+    cluster/aws.yaml: rollout)."""
 
     def __post_init__(self) -> None:
         for key in ("train_resource", "infer_resource"):

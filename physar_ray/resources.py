@@ -1,12 +1,12 @@
 """What every stage asks Ray for, in one place: the stages build their Ray options from these
 requests and `physar plan` places the same requests on a cluster file's node types (no Ray import).
 
-GPU work asks for the run's custom resources as well, one unit per GPU: training workers
-(tokenizer training, SFT, GRPO learners) ``run.train_resource``, inference actors (encode and
-reconstruct pools, evaluation generation, GRPO rollout actors) ``run.infer_resource``. A cluster
-file that declares ``learner: 8`` on its 8-GPU training nodes and ``rollout: 4`` on its 4-GPU
-inference nodes then gets each worker on the node type meant for it, and its autoscaler starts
-that type. CPU work asks for no custom resource.
+Model work asks for the run's custom resources as well, one unit per GPU (one per worker without
+a GPU): training workers (tokenizer training, SFT, GRPO learners) ``run.train_resource``,
+inference actors (encode and reconstruct pools, evaluation generation, GRPO rollout actors)
+``run.infer_resource``. A cluster file that declares ``learner: 8`` on its 8-GPU training nodes
+and ``rollout: 4`` on its 4-GPU inference nodes then gets each worker on the node type meant for
+it, and its autoscaler starts that type. Simulation, scoring and reward actors ask for none.
 """
 
 from __future__ import annotations
@@ -40,16 +40,17 @@ class Request:
 
 
 def _request(cpus: float, gpus: float, resource: str) -> Request:
-    return Request(cpus, gpus, {resource: gpus} if resource and gpus > 0 else {})
+    return Request(cpus, gpus, {resource: gpus or 1.0} if resource else {})
 
 
 def train_request(run: RunConfig, cpus: float, use_gpu: bool) -> Request:
-    """A training worker: one whole GPU when ``use_gpu``, plus ``run.train_resource``."""
+    """A training worker: one whole GPU when ``use_gpu``, plus one unit of ``run.train_resource``."""
     return _request(cpus, 1.0 if use_gpu else 0.0, run.train_resource)
 
 
 def infer_request(run: RunConfig, cpus: float, gpus: float) -> Request:
-    """An inference actor: ``gpus`` (fractions share a GPU), plus ``run.infer_resource``."""
+    """An inference actor: ``gpus`` (fractions share a GPU), plus as many units of ``run.infer_resource``
+    (one without a GPU)."""
     return _request(cpus, gpus, run.infer_resource)
 
 

@@ -166,20 +166,29 @@ def write_table(uri: str, table: pa.Table) -> None:
                                                   use_dictionary=small, write_statistics=small))
 
 
-def list_files(uri: str, suffix: str = ".parquet") -> list[str]:
-    """Files under ``uri`` (recursively) whose names end with ``suffix``, as URIs, sorted."""
+def file_infos(uri: str, suffix: str = "") -> list[tuple[str, int, float]]:
+    """(URI, size in bytes, modification time in s) of every file under ``uri`` (recursively) whose name ends
+    with ``suffix``, hidden files left out, sorted by URI."""
     fs, path = filesystem(uri)
     info = _call(uri, fs.get_file_info, path)
     if info.type == pafs.FileType.NotFound:
         raise StorageError(f"{uri} does not exist")
-    if info.type == pafs.FileType.File:
+    infos = [info] if info.type == pafs.FileType.File else _call(uri, fs.get_file_info,
+                                                                 pafs.FileSelector(path, recursive=True))
+    picked = [i for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(suffix)
+              and (i is info or not i.base_name.startswith("."))]
+    prefix = "s3://" if is_s3(uri) else ""
+    out = [(uri if i is info else prefix + i.path, int(i.size or 0), i.mtime.timestamp() if i.mtime else 0.0)
+           for i in picked]
+    return sorted(out)
+
+
+def list_files(uri: str, suffix: str = ".parquet") -> list[str]:
+    """Files under ``uri`` (recursively) whose names end with ``suffix``, as URIs, sorted."""
+    fs, path = filesystem(uri)
+    if _call(uri, fs.get_file_info, path).type == pafs.FileType.File:
         return [uri]
-    infos = _call(uri, fs.get_file_info, pafs.FileSelector(path, recursive=True))
-    names = sorted(i.path for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(suffix)
-                   and not i.base_name.startswith("."))
-    if is_s3(uri):
-        return [f"s3://{n}" for n in names]
-    return names
+    return [f for f, _, _ in file_infos(uri, suffix)]
 
 
 def read_table(uri: str, columns: list[str] | None = None) -> pa.Table:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from physar_ray import storage
+from physar_ray import resources, storage
 from physar_ray.config import Config, StorageConfig
 from physar_ray.records import TOKENS_SCHEMA, VIDEO_SCHEMA
 
@@ -72,8 +72,7 @@ def _map(ds: Any, worker: type, tokenizer_uri: str, cfg: Config, num_actors: int
         batch_size=batch_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=num_actors),
-        num_cpus=cfg.tokenizer.num_cpus_per_actor,
-        num_gpus=cfg.tokenizer.num_gpus_per_actor,
+        **resources.tokenizer_actor(cfg).options(),  # CPUs, GPUs and run.infer_resource
     )
 
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from physar_ray import storage
 from physar_ray.config import Config, ConfigError, SamplingConfig, dump
 from physar_ray.grpo.learner import LearnerGroup
-from physar_ray.grpo.placement import Placement
+from physar_ray.grpo.placement import Placement, run_bundles
 from physar_ray.grpo.reward import RewardPool
 from physar_ray.grpo.prompts import load_prompts
 from physar_ray.grpo.rollout import Prompt, Rollout, RolloutWorker
@@ -48,19 +48,20 @@ class LearnerFailure(RuntimeError):
 
 
 def check_resources(cfg: Config, available: dict[str, float]) -> None:
-    """Fail before starting any actor when the cluster cannot hold them all at once."""
-    g, m = cfg.grpo, cfg.measure
-    cpus = {"rollout": g.rollout.num_workers * g.rollout.num_cpus_per_worker,
-            "learner": g.learner.num_workers * g.learner.num_cpus_per_worker,
-            "reward": m.num_actors * m.num_cpus_per_actor}
-    gpus = {"rollout": g.rollout.num_workers * g.rollout.num_gpus_per_worker,
-            "learner": g.learner.num_workers if g.learner.use_gpu else 0}
-    for kind, need, key in (("CPU", cpus, "num_cpus_per_worker"), ("GPU", gpus, "num_gpus_per_worker")):
-        total, have = sum(need.values()), available.get(kind, 0.0)
+    """Fail before starting any actor when the cluster cannot hold them all at once (every resource of the run's
+    bundles, custom ones included)."""
+    need: dict[str, float] = {}
+    for bundle in run_bundles(cfg):
+        for key, amount in bundle.items():
+            need[key] = need.get(key, 0.0) + amount
+    for key, total in need.items():
+        have = available.get(key, 0.0)
         if total > have + 1e-9:
-            parts = ", ".join(f"{k} {v:g}" for k, v in need.items())
-            raise ConfigError(f"GRPO's actors need {total:g} {kind}s ({parts}) but the Ray cluster has {have:g}: "
-                              f"lower grpo.rollout/grpo.learner num_workers or {key}, measure.num_actors, or add nodes")
+            knobs = {"CPU": "num_cpus_per_worker", "GPU": "num_gpus_per_worker / grpo.learner.use_gpu"}
+            what = knobs.get(key, f"the custom resource of run.train_resource / run.infer_resource ({key!r})")
+            raise ConfigError(f"GRPO's actors need {total:g} {key} (rollout, learner and reward bundles: "
+                              f"{run_bundles(cfg)}) but the Ray cluster has {have:g}: lower grpo.rollout/grpo.learner "
+                              f"num_workers or {what}, measure.num_actors, or add nodes")
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -92,10 +93,8 @@ class GRPOController:
         try:
             self.rewards = RewardPool(cfg.measure, cfg.data.cond_frames, storage_cfg=cfg.storage,
                                       placement=lambda slot: self.placement.options("reward", slot))
-            rollout = self.grpo.rollout
-            self._rollout_actor = ray.remote(num_cpus=rollout.num_cpus_per_worker,
-                                             num_gpus=rollout.num_gpus_per_worker)(RolloutWorker)
-            self.rollouts = [self._spawn_rollout(i) for i in range(rollout.num_workers)]
+            self._rollout_actor = ray.remote(RolloutWorker)  # resources and bundle from self.placement
+            self.rollouts = [self._spawn_rollout(i) for i in range(self.grpo.rollout.num_workers)]
             self.counters = {"rollout_restarts": 0, "learner_restarts": 0}
             self._handle: Any = None
             self._pending: tuple[int, list] | None = None
@@ -109,7 +108,7 @@ class GRPOController:
 
     def _spawn_rollout(self, index: int) -> Any:
         return self._rollout_actor.options(**self.placement.options("rollout", index)).remote(
-            self.model_uri, self.tokenizer_uri, self.layout, self.grpo.rollout, self.cfg.storage)
+            self.model_uri, self.tokenizer_uri, self.layout, self.grpo.rollout, self.cfg.storage, self.grpo.colocate)
 
     def _start_learners(self) -> None:
         """(Re)start the learner group from the latest checkpoint, if any, and sync its weights out."""
@@ -244,10 +243,13 @@ class GRPOController:
                  "ids": np.concatenate([r.ids for r in rollouts]),
                  "logprobs": np.concatenate([r.logprobs for r in rollouts]),
                  "advantages": advantages.numpy().astype(np.float32)}
+        self._colocated("sleep")  # colocated rollouts give the GPU to the learners during the update
         try:
             learned = self.learners.step(batch)
         except RayActorError as exc:
             raise LearnerFailure(f"a learner rank died in step {step}: {exc}") from exc
+        finally:
+            self._colocated("wake_up")
         t_learn = time.perf_counter()
 
         self.step += 1
@@ -266,6 +268,11 @@ class GRPOController:
                    **{f"grpo/{k}": v for k, v in self.counters.items()}}
         self.history.append(metrics)
         return metrics
+
+    def _colocated(self, method: str) -> None:
+        """With grpo.colocate, ``sleep`` or ``wake_up`` on every rollout actor (a dead one is replaced at its next call)."""
+        if self.grpo.colocate:
+            ray.wait([getattr(r, method).remote() for r in self.rollouts], num_returns=len(self.rollouts))
 
     def evaluate(self) -> dict[str, Any]:
         """One sample per held-out prompt (RL range and OOD) from the current weights, drawn as `physar eval

@@ -1,21 +1,21 @@
 """Where a GRPO run's actors go: one placement group, one bundle per actor, each actor pinned to its own.
 
-Bundles in order: rollout actors, learner ranks, reward actors (``run_bundles``). The controller
-reserves them all at once (gang scheduling: the run starts only when every actor fits, and an
-autoscaler sees the whole request), or, inside a Ray Tune trial, uses the trial's group, whose
-bundle 0 is the trial's driver (``tune.sweep.trial_bundles``). Each actor asks for its bundle by
-index: with captured but unpinned actors, a small actor can land in a larger actor's bundle and
-leave that one unschedulable. A replaced actor goes back into the bundle of the one it replaces.
+Bundles in order (``run_bundles``, from ``resources.grpo_demands``): rollout actors, learner ranks,
+reward actors; with ``grpo.colocate`` rollout actor i and learner rank i share bundle i (one GPU on
+a GPU cluster, each asking for half of it), then the reward actors. The controller reserves them
+all at once (gang scheduling: the run starts only when every actor fits, and an autoscaler sees
+the whole request), or, inside a Ray Tune trial, uses the trial's group, whose bundle 0 is the
+trial's driver (``tune.sweep.trial_bundles``). Each actor asks for its bundle by index: with
+captured but unpinned actors, a small actor can land in a larger actor's bundle and leave that one
+unschedulable. A replaced actor goes back into the bundle of the one it replaces.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from physar_ray import resources
 from physar_ray.config import Config
-
-KINDS = ("rollout", "learner", "reward")
-
 
 def _counts(cfg: Config) -> dict[str, int]:
     return {"rollout": cfg.grpo.rollout.num_workers, "learner": cfg.grpo.learner.num_workers,
@@ -23,15 +23,18 @@ def _counts(cfg: Config) -> dict[str, int]:
 
 
 def run_bundles(cfg: Config) -> list[dict[str, float]]:
-    """One bundle per actor of a run: rollout actors, learner ranks, reward actors."""
-    g, m = cfg.grpo, cfg.measure
+    """One bundle per actor of a run (per colocated pair with grpo.colocate), then the reward actors."""
+    return [d.request.bundle() for d in resources.grpo_demands(cfg) for _ in range(d.count)]
 
-    def bundle(cpus: float, gpus: float = 0.0) -> dict[str, float]:
-        return {"CPU": cpus, "GPU": gpus} if gpus else {"CPU": cpus}
 
-    return ([bundle(g.rollout.num_cpus_per_worker, g.rollout.num_gpus_per_worker)] * g.rollout.num_workers
-            + [bundle(g.learner.num_cpus_per_worker, 1.0 if g.learner.use_gpu else 0.0)] * g.learner.num_workers
-            + [bundle(m.num_cpus_per_actor)] * m.num_actors)
+def actor_request(cfg: Config, kind: str) -> resources.Request:
+    """What one actor of ``kind`` asks for (inside its bundle)."""
+    if kind == "reward":
+        return resources.reward_actor(cfg)
+    if cfg.grpo.colocate:
+        cpus = cfg.grpo.rollout.num_cpus_per_worker if kind == "rollout" else cfg.grpo.learner.num_cpus_per_worker
+        return resources.colocated_member(cfg, cpus)
+    return resources.rollout_actor(cfg) if kind == "rollout" else resources.learner_rank(cfg)
 
 
 def bundle_index(cfg: Config, kind: str, index: int, offset: int = 0) -> int:
@@ -39,12 +42,13 @@ def bundle_index(cfg: Config, kind: str, index: int, offset: int = 0) -> int:
     counts = _counts(cfg)
     if kind not in counts or not 0 <= index < counts[kind]:
         raise ValueError(f"no bundle for {kind} actor {index}: the run has {counts}")
-    before = sum(counts[k] for k in KINDS[: KINDS.index(kind)])
-    return offset + before + index
+    pairs = counts["learner"] if cfg.grpo.colocate else 0  # colocated: rollout i and learner i share bundle i
+    starts = {"rollout": 0, "learner": counts["rollout"] - pairs, "reward": counts["rollout"] + counts["learner"] - pairs}
+    return offset + starts[kind] + index
 
 
 class Placement:
-    """Actor options that pin each actor of a run to its bundle (empty options: no group)."""
+    """Actor options: each actor's resources, pinned to its bundle when the run has a group."""
 
     def __init__(self, cfg: Config, group: Any = None, offset: int = 0) -> None:
         self.cfg, self.group, self.offset = cfg, group, offset
@@ -66,11 +70,12 @@ class Placement:
         return cls(cfg, group)
 
     def options(self, kind: str, index: int) -> dict[str, Any]:
+        request = actor_request(self.cfg, kind).options()
         if self.group is None:
-            return {}
+            return request
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-        return {"scheduling_strategy": PlacementGroupSchedulingStrategy(
+        return {**request, "scheduling_strategy": PlacementGroupSchedulingStrategy(
             placement_group=self.group, placement_group_bundle_index=bundle_index(self.cfg, kind, index, self.offset))}
 
     def release(self) -> None:

@@ -22,8 +22,8 @@ import torch
 from physar_ray import storage
 from physar_ray.config import RolloutConfig, SamplingConfig, StorageConfig
 from physar_ray.grpo.weight_sync import VLLM_RECEIVER, CollectiveSync, Spec, WeightSync, join_vllm_broadcast
+from physar_ray.lm.factory import open_engine
 from physar_ray.lm.sequence import VideoLayout, full_video, generated_codes, prompt_ids
-from physar_ray.lm.vocab import VisualVocab
 from physar_ray.records import States
 
 
@@ -67,27 +67,12 @@ def load_tokenizer(uri: str, device: torch.device) -> Any:
     return DDTokenizer.load(uri, device=device)
 
 
-def _engine(model_uri: str, layout: VideoLayout, cfg: RolloutConfig, device: torch.device) -> tuple[Any, VisualVocab]:
-    from physar_ray.lm.model import load_pretrained, local_folder
-
-    if cfg.engine == "vllm":
-        from physar_ray.lm.engine_vllm import VLLMEngine
-
-        with local_folder(model_uri) as path:  # vLLM reads every weight at start, so the copy may go after
-            engine = VLLMEngine(str(path), layout, cfg.gpu_memory_utilization, worker_extension_cls=VLLM_RECEIVER)
-        return engine, engine.vocab
-    from physar_ray.lm.engine import TorchEngine
-
-    model, _ = load_pretrained(model_uri)
-    vocab = VisualVocab.from_model_config(model.config, where=model_uri)
-    return TorchEngine(model.to(device), vocab, layout.target_codes), vocab
-
-
 class RolloutWorker:
     """The policy's inference copy plus the DDT tokenizer; plain class, a Ray actor in GRPO."""
 
     def __init__(self, model_uri: str, tokenizer_uri: str, layout: VideoLayout, cfg: RolloutConfig,
-                 storage_cfg: StorageConfig | None = None) -> None:
+                 storage_cfg: StorageConfig | None = None, colocated: bool = False) -> None:
+        """``colocated``: the actor shares its device with a learner rank (grpo.colocate) and sleeps during updates."""
         if storage_cfg is not None:
             storage.configure(storage_cfg.s3_endpoint, storage_cfg.s3_region)
         torch.set_num_threads(max(1, int(cfg.num_cpus_per_worker)))  # more threads than reserved CPUs thrash
@@ -95,7 +80,10 @@ class RolloutWorker:
         self.device = torch.device("cuda" if use_gpu else "cpu")
         self.layout, self.cfg = layout, cfg
         self.tokenizer = load_tokenizer(tokenizer_uri, self.device)
-        self.engine, self.vocab = _engine(model_uri, layout, cfg, self.device)
+        self.engine = open_engine(cfg.engine, model_uri, layout, cfg.gpu_memory_utilization, self.device,
+                                  worker_extension_cls=VLLM_RECEIVER if cfg.engine == "vllm" else "",
+                                  sleep_mode=colocated)
+        self.vocab = self.engine.vocab
         self.vocab.check_codebook(self.tokenizer.cfg.codebook_size)
         self._receive: Callable[[], int] | None = None
         """Receives one broadcast version into the engine (set by connect_sync)."""
@@ -138,6 +126,13 @@ class RolloutWorker:
         sync = CollectiveSync(backend, address, port, rank, world_size, spec, self.device)
         sync.connect()
         self._receive = lambda: self.load_weights(sync)
+
+    def sleep(self) -> None:
+        """Free the device for the colocated learner's update (grpo.colocate)."""
+        self.engine.sleep()
+
+    def wake_up(self) -> None:
+        self.engine.wake_up()
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The torch engine's weights on CPU (tests compare them with the learner's)."""

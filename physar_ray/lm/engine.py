@@ -56,6 +56,14 @@ class GenerationEngine(Protocol):
         """Replace the policy weights (a full HF state dict) and record their version."""
         ...
 
+    def sleep(self) -> None:
+        """Free the device memory the engine holds between calls (colocated with a learner)."""
+        ...
+
+    def wake_up(self) -> None:
+        """Take the memory back before the next weight load or generate call."""
+        ...
+
 
 class TorchEngine:
     """Batched decoding with HF's KV cache: one prefill over the prompts, then one token per step.
@@ -70,6 +78,8 @@ class TorchEngine:
         self.vocab = vocab
         self.num_new_tokens = num_new_tokens
         self.version = version
+        self.home = self.device
+        """Where the weights live while awake."""
 
     @property
     def device(self) -> torch.device:
@@ -98,3 +108,12 @@ class TorchEngine:
                       optional=set(getattr(self.model, "_tied_weights_keys", None) or {}))
         self.model.load_state_dict(state, strict=False)
         self.version = version
+
+    def sleep(self) -> None:
+        """Weights to host memory while a colocated learner uses the GPU (nothing to free on CPU)."""
+        if self.home.type == "cuda":
+            self.model.to("cpu")
+            torch.cuda.empty_cache()
+
+    def wake_up(self) -> None:
+        self.model.to(self.home)

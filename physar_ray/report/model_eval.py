@@ -25,10 +25,9 @@ from physar_ray import storage
 from physar_ray.config import Config, SamplingConfig
 from physar_ray.data.tokenize import reconstruct
 from physar_ray.grpo.prompts import rl_holdout, video_key
-from physar_ray.lm.sequence import VideoLayout
 from physar_ray.report.evaluation import score_dataset
 from physar_ray.report.run_report import DECODING, ROLLOUT_SAMPLING
-from physar_ray.train.generate import generate_table, make_engine
+from physar_ray.train.generate import generator
 
 log = logging.getLogger("physar.eval")
 
@@ -74,17 +73,16 @@ def evaluate_model(cfg: Config, model_uri: str, tokenizer_uri: str, tokens_uri: 
     (``table1``: {"data": {scenario: {iid, ood, rl}}})."""
     storage.check_writable(out_uri)
     table = evaluation_videos(cfg, storage.read_table(tokens_uri))
-    engine = make_engine(cfg, model_uri, VideoLayout.from_config(cfg))
     chosen = decodings(cfg)
     folders = {name: storage.join(out_uri, name) if name else out_uri for name in chosen}
-    for name, sampling in chosen.items():
-        log.info("evaluating %s on %d conditions (%s)", model_uri, table.num_rows, describe(sampling))
-        storage.write_table(storage.join(folders[name], "generated", "generated.parquet"),
-                            generate_table(cfg, engine, table, 1, sampling))
-        storage.write_json(storage.join(folders[name], DECODING), {"sampling": dataclasses.asdict(sampling),
-                                                                  "seed": cfg.generate.seed,
-                                                                  "describe": describe(sampling)})
-    del engine  # free the engine (a vLLM GPU reservation) before decoding and scoring
+    with generator(cfg, model_uri) as generate:  # its actor (a GPU reservation) goes before decoding and scoring
+        for name, sampling in chosen.items():
+            log.info("evaluating %s on %d conditions (%s)", model_uri, table.num_rows, describe(sampling))
+            storage.write_table(storage.join(folders[name], "generated", "generated.parquet"),
+                                generate(table, 1, sampling))
+            storage.write_json(storage.join(folders[name], DECODING), {"sampling": dataclasses.asdict(sampling),
+                                                                      "seed": cfg.generate.seed,
+                                                                      "describe": describe(sampling)})
     results = {}
     for name, folder in folders.items():
         reconstruct(cfg, storage.join(folder, "generated"), tokenizer_uri, storage.join(folder, "videos"))

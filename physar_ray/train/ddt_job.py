@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from physar_ray import storage
+from physar_ray import resources, storage
 from physar_ray.config import Config, DataConfig, from_dict, to_dict
 from physar_ray.records import check_schema, table_to_records
 from physar_ray.train.frames import simulator_frames
@@ -166,11 +166,11 @@ def run_ddt_training(cfg: Config, out_uri: str, data_uri: str | None = None) -> 
     datasets = {"train": frames_dataset(data_uri, cfg.data.resolution, _read_cpus(cfg))} if data_uri else {}
     fs, root = storage.filesystem(out_uri)
     name = run_name(cfg, data_uri)
-    resources = {"CPU": tok.num_cpus_per_worker, **({"GPU": 1} if tok.use_gpu else {})}
+    worker = resources.tokenizer_worker(cfg).bundle()  # GPU and run.train_resource when tokenizer.use_gpu
     trainer = TorchTrainer(
         _worker,
         train_loop_config={"cfg": to_dict(cfg), "data": bool(data_uri)},
-        scaling_config=ScalingConfig(num_workers=tok.num_workers, use_gpu=tok.use_gpu, resources_per_worker=resources),
+        scaling_config=ScalingConfig(num_workers=tok.num_workers, use_gpu=tok.use_gpu, resources_per_worker=worker),
         run_config=RunConfig(name=name, storage_path=root, storage_filesystem=fs,
                              failure_config=FailureConfig(max_failures=tok.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),

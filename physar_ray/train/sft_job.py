@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from physar_ray import storage
+from physar_ray import resources, storage
 from physar_ray.config import Config, SFTConfig, from_dict
 from physar_ray.lm.model import export_model, video_vocab
 from physar_ray.lm.sequence import VideoLayout, tokens_to_codes, training_batch
@@ -137,12 +137,12 @@ def run_sft(cfg: Config, data_uri: str, out_uri: str, tokenizer_uri: str | None 
     dataset = sequence_dataset(cfg, data_uri, vocab, tokenizer_uri)
     values = code_values(tokenizer_uri, cfg) if sft.code_embeddings == "value" or sft.input_noise else None
     fs, root = storage.filesystem(out_uri)
-    resources = {"CPU": sft.num_cpus_per_worker, **({"GPU": 1} if sft.use_gpu else {})}
+    worker = resources.sft_worker(cfg).bundle()  # GPU and run.train_resource when sft.use_gpu
     trainer = TorchTrainer(
         _worker,
         train_loop_config=loop_config(cfg, vocab, values),
         scaling_config=ScalingConfig(num_workers=sft.num_workers, use_gpu=sft.use_gpu,
-                                     resources_per_worker=resources),
+                                     resources_per_worker=worker),
         run_config=RunConfig(name="sft", storage_path=root, storage_filesystem=fs,
                              failure_config=FailureConfig(max_failures=sft.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),

@@ -13,6 +13,7 @@ from physar_ray.records import TOKENS_SCHEMA, table_to_records
 from physar_ray.tokenizer.ddt import DDTokenizer
 from physar_ray.train.ddt import train_ddt
 from physar_ray.train.frames import simulator_frames
+from tests.conftest import PLACED, actors_asking_for
 
 RES = 32
 SMALL = [f"data.resolution={RES}", "data.num_videos.sft=4", "data.num_videos.rl=0", "data.num_videos.eval_iid=0",
@@ -21,13 +22,16 @@ SMALL = [f"data.resolution={RES}", "data.num_videos.sft=4", "data.num_videos.rl=
 
 
 def test_encode_then_reconstruct_round_trip_on_s3(ray_local, s3_bucket):
-    cfg = load(None, SMALL)
+    cfg = load(None, [*SMALL, *PLACED])
     generate(cfg, f"{s3_bucket}/data")
     tokenizer = train_ddt(cfg.tokenizer, RES, lambda s: simulator_frames(cfg.data, 8, s), progress_bar=False).tokenizer
     tokenizer.save(f"{s3_bucket}/tokenizer")
     from physar_ray.data.tokenize import encode, reconstruct
 
+    before = actors_asking_for("rollout")
     assert encode(cfg, f"{s3_bucket}/data", f"{s3_bucket}/tokenizer", f"{s3_bucket}/tokens") >= 1
+    pool = [r for a, r in actors_asking_for("rollout").items() if a not in before]
+    assert pool == [{"CPU": cfg.tokenizer.num_cpus_per_actor, "rollout": 1.0}] * cfg.tokenizer.encode_actors
     tokens = pa.concat_tables(storage.read_table(f) for f in storage.list_files(f"{s3_bucket}/tokens"))
     assert tokens.schema.names == TOKENS_SCHEMA.names and tokens.column("num_tokens")[0].as_py() == cfg.tokenizer.num_tokens == 6
     codes_of = dict(zip(tokens.column("index").to_pylist(), tokens.column("tokens").to_pylist()))

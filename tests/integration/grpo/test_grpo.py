@@ -10,6 +10,7 @@ import torch
 
 from physar_ray import storage
 from physar_ray.grpo.controller import GRPOController, run_grpo
+from tests.conftest import PLACED, actors_asking_for
 from tests.unit.grpo.grpo_helpers import build_world, tiny_config
 
 CHECKED = ("grpo/loss", "grpo/kl", "grpo/grad_norm", "grpo/reward_mean", "grpo/entropy")
@@ -80,3 +81,23 @@ def test_run_to_s3_writes_outputs_and_a_second_run_resumes_with_the_gloo_broadca
     assert summary["steps"] == 3 and [x["grpo/step"] for x in steps] == [0, 1, 2]  # step 2 only after the resume
     assert steps[1]["grpo/staleness"] == 1 and steps[2]["grpo/weights_version"] == 2  # async, then a fresh sync
     assert any("eval/ood_v_err_mean" in x for x in lines)
+
+
+def test_colocated_pairs_share_bundles_sleep_through_the_update_and_stay_in_sync(ray_local, world):
+    ray = ray_local
+    _, model_dir, tok_dir, data, root = world
+    cfg = tiny_config("data.splits=[rl,eval_ood]", "grpo.colocate=true", "grpo.rollout.num_workers=2", *PLACED)
+    before = actors_asking_for("learner")
+    ctl = GRPOController(cfg, model_dir, tok_dir, data, str(root / "run-colocated"))
+    try:
+        first, second = ctl.run_step(), ctl.run_step()
+        learner = ray.get(ctl.learners.rank0.state_dict.remote())
+        rollouts = ray.get([r.state_dict.remote() for r in ctl.rollouts])
+        assert second["grpo/weights_version"] == 1 and all(math.isfinite(second[k]) for k in CHECKED)
+        assert all(torch.equal(learner[k], r[k]) for r in rollouts for k in learner)
+        asked = sorted(r["CPU"] for a, r in actors_asking_for("learner").items() if a not in before)
+        # 2 rollout actors + 2 learner ranks, each with half of its pair's bundle (its GPU on a GPU cluster)
+        assert asked == [0.25] * 4
+        assert all(r["learner"] == 0.5 for a, r in actors_asking_for("learner").items() if a not in before)
+    finally:
+        ctl.shutdown()

