@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench image clean
 
 install: $(STAMP)
 
@@ -29,6 +29,20 @@ test: install
 
 bench: install
 	for b in benchmarks/bench_*.py; do RAY_AUTH_MODE=disabled $(BIN)/python $$b || exit 1; done
+
+# The cluster image (Dockerfile, docs/container.md), tagged with the package version: the tag the
+# cluster files name. IMAGE=<registry>/<repository> for your own (ghcr.io/ORG/physar-ray, an ECR
+# repository); PUSH=1 pushes after the smoke test, which needs no GPU (the imports only).
+IMAGE ?= ghcr.io/YOUR-ORG/physar-ray
+IMAGE_TAG ?= $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' physar_ray/__init__.py)
+SMOKE := python -c "import physar_ray, torch, vllm, deepspeed, ray; \
+	print('physar_ray', physar_ray.__version__, 'torch', torch.__version__, 'cuda', torch.version.cuda, \
+	'vllm', vllm.__version__, 'deepspeed', deepspeed.__version__, 'ray', ray.__version__)"
+
+image:
+	docker build -t $(IMAGE):$(IMAGE_TAG) .
+	docker run --rm $(IMAGE):$(IMAGE_TAG) $(SMOKE)
+	if [ "$(PUSH)" = 1 ]; then docker push $(IMAGE):$(IMAGE_TAG); fi
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
