@@ -90,7 +90,8 @@ def test_colocated_pairs_share_bundles_sleep_through_the_update_and_stay_in_sync
     before = actors_asking_for("learner")
     ctl = GRPOController(cfg, model_dir, tok_dir, data, str(root / "run-colocated"))
     try:
-        first, second = ctl.run_step(), ctl.run_step()
+        ctl.run_step()
+        second = ctl.run_step()
         learner = ray.get(ctl.learners.rank0.state_dict.remote())
         rollouts = ray.get([r.state_dict.remote() for r in ctl.rollouts])
         assert second["grpo/weights_version"] == 1 and all(math.isfinite(second[k]) for k in CHECKED)
