@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     command(cfg_cmds, "docs", _config_docs, "print the configuration reference (docs/configuration.md) as Markdown")
 
     from physar_ray.grpo.commands import add_grpo_commands
+    from physar_ray.plan.commands import add_plan_commands
     from physar_ray.report.commands import add_eval_commands  # imports this module: register last
     from physar_ray.train.commands import add_sft_commands
     from physar_ray.train.tokenizer_commands import add_tokenizer_commands
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_tokenizer_commands(stages, add_config_args)
     add_grpo_commands(stages, add_config_args)
     add_tune_commands(stages, add_config_args)
+    add_plan_commands(stages, add_config_args)
     return parser
 
 
@@ -146,13 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        args.func(args)
+        status = args.func(args)  # a command may return its exit status (`physar plan`: 1 when refused)
     except EXPECTED_ERRORS as exc:
         if args.verbose:
             raise
         print(f"physar: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

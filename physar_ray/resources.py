@@ -108,17 +108,25 @@ class Demand:
     request: Request
     count: int
     gang: bool = False
+    phase: str = ""
+    """A stage's demands of one phase run at the same time; its phases run one after another, each freeing
+    its workers before the next starts (evaluation generates, then decodes, then scores)."""
+    count_key: str = ""
+    """The config key that sets ``count`` (`physar plan` names it when the workers do not fit)."""
 
 
 def grpo_demands(cfg: Config) -> list[Demand]:
     """GRPO's actors in placement-group order (grpo.placement): rollout, learner, reward."""
     g = cfg.grpo
-    reward = Demand("reward actor", reward_actor(cfg), cfg.measure.num_actors, gang=True)
+    reward = Demand("reward actor", reward_actor(cfg), cfg.measure.num_actors, gang=True,
+                    count_key="measure.num_actors")
+    learners = "grpo.learner.num_workers"
     if g.colocate:
         return [Demand("rollout actor + learner rank (colocated)", colocated_bundle(cfg), g.learner.num_workers,
-                       gang=True), reward]
-    return [Demand("rollout actor", rollout_actor(cfg), g.rollout.num_workers, gang=True),
-            Demand("learner rank", learner_rank(cfg), g.learner.num_workers, gang=True), reward]
+                       gang=True, count_key=learners), reward]
+    return [Demand("rollout actor", rollout_actor(cfg), g.rollout.num_workers, gang=True,
+                   count_key="grpo.rollout.num_workers"),
+            Demand("learner rank", learner_rank(cfg), g.learner.num_workers, gang=True, count_key=learners), reward]
 
 
 def stage_demands(cfg: Config) -> dict[str, list[Demand]]:
@@ -127,16 +135,19 @@ def stage_demands(cfg: Config) -> dict[str, list[Demand]]:
     listed with one task each."""
     d, tok = cfg.data, cfg.tokenizer
     sim = Demand("simulation task", Request(d.num_cpus_per_task), 1)
-    reconstruct = Demand("reconstruct actor", tokenizer_actor(cfg), tok.encode_actors)
-    score = Demand("reward/score task", reward_actor(cfg), 1)
-    generate = Demand("generation actor", generation_actor(cfg), 1)
+    reconstruct = Demand("reconstruct actor", tokenizer_actor(cfg), tok.encode_actors, phase="decode",
+                         count_key="tokenizer.encode_actors")
+    score = Demand("reward/score task", reward_actor(cfg), 1, phase="score")
+    generate = Demand("generation actor", generation_actor(cfg), 1, phase="generate")
     demands = {
         "data": [sim],
         "floor": [score],
-        "tokenizer": [Demand("tokenizer training worker", tokenizer_worker(cfg), tok.num_workers, gang=True)],
-        "tokens": [Demand("encode actor", tokenizer_actor(cfg), tok.encode_actors)],
+        "tokenizer": [Demand("tokenizer training worker", tokenizer_worker(cfg), tok.num_workers, gang=True,
+                             count_key="tokenizer.num_workers")],
+        "tokens": [Demand("encode actor", tokenizer_actor(cfg), tok.encode_actors,
+                          count_key="tokenizer.encode_actors")],
         "recon": [reconstruct, score],
-        "sft": [Demand("SFT worker", sft_worker(cfg), cfg.sft.num_workers, gang=True)],
+        "sft": [Demand("SFT worker", sft_worker(cfg), cfg.sft.num_workers, gang=True, count_key="sft.num_workers")],
         "eval_sft": [generate, reconstruct, score],
         "grpo": grpo_demands(cfg),
         "eval_grpo": [generate, reconstruct, score],

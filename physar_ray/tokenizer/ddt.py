@@ -130,10 +130,14 @@ def from_ink(ink: torch.Tensor) -> torch.Tensor:
     return ((1.0 - ink.clamp(0, 1)) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
+CHUNK_FRAMES = 256
+"""Frames per forward pass of ``encode`` / ``decode`` (bounds an encode or reconstruct actor's activations)."""
+
+
 class DDTokenizer(nn.Module):
     """Frames ↔ tokens for one config and frame size. L = cfg.num_tokens tokens per frame."""
 
-    def __init__(self, cfg: TokenizerConfig, resolution: int, chunk: int = 256) -> None:
+    def __init__(self, cfg: TokenizerConfig, resolution: int, chunk: int = CHUNK_FRAMES) -> None:
         super().__init__()
         self.cfg, self.resolution, self.chunk = cfg, resolution, chunk
         self.model = build_model(cfg, resolution)

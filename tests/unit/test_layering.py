@@ -7,7 +7,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "physar_ray"
 LEAVES = {"config", "records", "storage", "resources"}
 CORE = {"sim", "measure", "tokenizer", "lm", "rl"}
-ORCHESTRATION = {"data", "train", "grpo", "tune", "ray_runtime"}
+ORCHESTRATION = {"data", "train", "grpo", "tune", "ray_runtime", "plan"}
 EDGES = {"report", "pipeline", "cli"}
 HEAVY = {"ray", "deepspeed", "vllm"}
 ALLOWED_CORE_EDGES = {("measure", "sim"), ("lm", "tokenizer")}
