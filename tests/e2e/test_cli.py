@@ -74,7 +74,7 @@ def test_run_writes_a_self_describing_run_folder_then_skips_and_redoes_from_a_st
 
 
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
-    result = physar("data", "generate", "--out", str(tmp_path), "data.resolution=8", check=False)
+    result = physar("data", "generate", "--preset", "tiny", "--out", str(tmp_path), "data.resolution=8", check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "physar: error: data.resolution=8 is too small: use at least 32 px"]
