@@ -454,10 +454,10 @@ class SFTConfig:
     backend: str = "deepspeed"
     """deepspeed (ZeRO) or ddp (plain torch DistributedDataParallel, the benchmark baseline)."""
     zero_stage: int = 2
-    """DeepSpeed ZeRO stage: 0 partitions nothing, 1 the Adam state over the workers, 2 also the gradients, 3 also the weights,
-    which every forward and backward then all-gathers layer by layer (~1.5× the traffic of 2): for a model whose
-    stage-2 share does not fit a GPU (8B on 40 GB GPUs). Checkpoints gather the weights on every worker, rank 0
-    writes them. sft.lora needs 2 or less."""
+    """DeepSpeed ZeRO stage: 0 partitions nothing, 1 the Adam state over the workers, 2 also the gradients,
+    3 also the weights, which every forward and backward then all-gathers layer by layer (~1.5× the traffic
+    of 2): for a model whose stage-2 share does not fit a GPU (8B on 40 GB GPUs). Checkpoints gather the
+    weights on every worker, rank 0 writes them. sft.lora needs 2 or less."""
     gradient_checkpointing: bool = False
     """Recompute each block's activations in the backward pass (HF gradient checkpointing, non-reentrant):
     activation memory falls from every layer's to about one layer's, for ~30% more compute; same loss and
@@ -607,10 +607,11 @@ class LearnerConfig:
     backend: str = "deepspeed"
     """deepspeed (ZeRO, stage from zero_stage) or ddp (plain DistributedDataParallel)."""
     zero_stage: int = 2
-    """DeepSpeed ZeRO stage: 0 partitions nothing, 1 the Adam state over the ranks, 2 also the gradients, 3 also the weights,
-    which every forward and backward then all-gathers layer by layer (~1.5× the traffic of 2): for a policy
-    whose stage-2 share does not fit a GPU (8B on 40 GB GPUs). Under 3 the reference π_ref is partitioned too
-    (reference=same), and the weight sync and checkpoints gather the weights layer by layer on every rank."""
+    """DeepSpeed ZeRO stage: 0 partitions nothing, 1 the Adam state over the ranks, 2 also the gradients,
+    3 also the weights, which every forward and backward then all-gathers layer by layer (~1.5× the traffic
+    of 2): for a policy whose stage-2 share does not fit a GPU (8B on 40 GB GPUs). Under 3 the reference π_ref
+    is partitioned too (reference=same), and the weight sync and checkpoints gather the weights layer by
+    layer on every rank."""
     gradient_checkpointing: bool = False
     """Recompute each block's activations in the backward pass (HF gradient checkpointing, non-reentrant):
     activation memory falls from every layer's to about one layer's, for ~30% more compute; same loss and

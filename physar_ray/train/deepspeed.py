@@ -71,8 +71,8 @@ def _initialize(model: torch.nn.Module, config: dict[str, Any], device: torch.de
 
     engine, _, _, _ = deepspeed.initialize(model=model, config=config, dist_init_required=False, **kwargs)
     if engine.device.type != device.type:
-        raise RuntimeError(f"DeepSpeed placed the model on {engine.device} but training runs on {device}: "
-                           "DeepSpeed found no such accelerator (see its 'Setting accelerator' log line)")
+        raise RuntimeError(f"DeepSpeed's accelerator put the model on {engine.device} but this run trains on {device}: "
+                           "set use_gpu (sft or grpo.learner) to match the machine, or DS_ACCELERATOR=cpu|cuda")
     return engine
 
 
