@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from physar_ray import storage
 from physar_ray.config import Config, ConfigError, SamplingConfig, dump
-from physar_ray.grpo.learner import LearnerGroup
+from physar_ray.grpo.learner import LearnerGroup, get_all
 from physar_ray.grpo.placement import Placement, run_bundles
 from physar_ray.grpo.reward import RewardPool
 from physar_ray.grpo.prompts import load_prompts
@@ -146,15 +146,16 @@ class GRPOController:
             self.sync_weights()
 
     def sync_weights(self) -> dict[str, float]:
-        """Phase sync: learner rank 0 publishes version ``self.step``; every rollout actor loads it."""
+        """Phase sync: learner rank 0 publishes version ``self.step`` (every rank gathers under ZeRO-3);
+        every rollout actor loads it."""
         start = time.perf_counter()
         version = self.step
-        push = self.learners.rank0.push_weights.remote(version)
+        pushes = self.learners.push_weights(version)
         loads = [] if self.grpo.sync.backend == "object_store" else [w.load_weights.remote() for w in self.rollouts]
         try:
-            handle, stats = ray.get(push)
+            handle, stats = get_all(pushes)[0]
         except RayActorError as exc:
-            raise LearnerFailure(f"learner rank 0 died while pushing weights version {version}") from exc
+            raise LearnerFailure(f"a learner rank died while pushing weights version {version}") from exc
         if handle is not None:
             self._handle = handle
             loads = [w.load_weights.remote(handle) for w in self.rollouts]

@@ -6,6 +6,10 @@ CPU, NCCL on GPU). The policy is wrapped in :class:`PolicyLoss`, a module whose 
 returns the GRPO loss, so the SFT backends (DeepSpeed ZeRO or DDP: accumulation, clipping,
 AdamW, warm-up + cosine) train it unchanged.
 
+Under ZeRO-3 each rank holds a shard of the policy (and of the reference), so reading the full
+weights (``state_dict``, ``push_weights``, ``save``) is a gather that every rank must enter at
+once; ``LearnerGroup`` calls all ranks for these, and only rank 0 returns, pushes or writes them.
+
 Phases of ``step``: score the batch with the current policy (old log-probs, so the first
 update is exactly on-policy, ratio 1) and with the reference; then μ passes of micro-batches,
 each pass one optimizer step.
@@ -22,8 +26,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -52,7 +55,7 @@ def sequence_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, num_new: 
     The logits at position i predict token i + 1, so the G generated tokens are scored by the
     G positions before them (``logits_to_keep`` spares the full-vocabulary logits of the prompt).
     """
-    logits = model(input_ids=input_ids, logits_to_keep=num_new + 1).logits[:, :-1]
+    logits = model(input_ids=input_ids, logits_to_keep=num_new + 1, use_cache=False).logits[:, :-1]
     return chosen_logprobs(logits, input_ids[:, -num_new:], vocab, sampling), visual_logits(logits, vocab)
 
 
@@ -77,6 +80,12 @@ def sampling_entropy(logits: torch.Tensor, sampling: SamplingConfig) -> torch.Te
     return -(logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1).mean()
 
 
+class LossOutput(NamedTuple):
+    """PolicyLoss's output: ``.loss`` as the backends read it, in a type ZeRO-3's hooks can walk."""
+
+    loss: torch.Tensor
+
+
 class PolicyLoss(torch.nn.Module):
     """The HF policy whose forward returns the GRPO loss (``.loss``), as the SFT backends expect.
 
@@ -89,7 +98,7 @@ class PolicyLoss(torch.nn.Module):
         self.last: dict[str, float] = {}
 
     def forward(self, input_ids: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor,
-                advantages: torch.Tensor) -> SimpleNamespace:
+                advantages: torch.Tensor) -> LossOutput:
         logp, logits = sequence_logprobs(self.policy, input_ids, old_logp.shape[1], self.vocab, self.sampling)
         # A token outside the current or the old policy's support (log-prob −inf: sampled by stale
         # weights, or a top-p tie) has ratio 0 or NaN; it leaves the loss instead of poisoning it.
@@ -105,7 +114,7 @@ class PolicyLoss(torch.nn.Module):
                      "masked_fraction": 1.0 - float(mask.float().mean()),
                      "ratio_min": float(ratio.min()) if ratio.numel() else 1.0,
                      "ratio_max": float(ratio.max()) if ratio.numel() else 1.0}
-        return SimpleNamespace(loss=out.total)
+        return LossOutput(out.total)
 
 
 def step_config(cfg: GRPOConfig) -> SFTConfig:
@@ -156,7 +165,7 @@ class LearnerWorker:
         """Join the learners' process group, load policy and reference, resume; returns the step."""
         import torch.distributed as dist
 
-        from physar_ray.lm.model import load_pretrained, local_folder
+        from physar_ray.lm.model import enable_gradient_checkpointing, load_pretrained, local_folder
         from physar_ray.train.sft import BACKENDS, param_groups, warmup_cosine
 
         learner = self.cfg.learner
@@ -168,23 +177,37 @@ class LearnerWorker:
                                     rank=self.rank, world_size=self.world_size, timeout=COLLECTIVE_TIMEOUT)
         policy, _ = load_pretrained(self.model_uri)
         self.vocab = VisualVocab.from_model_config(policy.config, where=self.model_uri)
-        self.reference = None  # β = 0: no KL term, no reference copy
-        if self.cfg.kl.beta > 0:
-            self.reference = copy.deepcopy(policy).eval().requires_grad_(False)
-            self.reference.to(self.device if learner.reference == "same" else torch.device("cpu"))
-        self.module = PolicyLoss(policy.to(self.device).train(), self.vocab, self.cfg.rollout.sampling, self.cfg)
         train_cfg = step_config(self.cfg)
+        self.reference = self._reference(policy, train_cfg)
+        if learner.gradient_checkpointing:
+            enable_gradient_checkpointing(policy)
+        self.module = PolicyLoss(policy.train(), self.vocab, self.cfg.rollout.sampling, self.cfg)
         optimizer = torch.optim.AdamW(param_groups(self.module, train_cfg.weight_decay), lr=train_cfg.lr,
                                       betas=train_cfg.betas, eps=train_cfg.eps)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: warmup_cosine(s, train_cfg.warmup_steps, train_cfg.max_steps))
-        self.backend = BACKENDS[learner.backend](self.module, optimizer, scheduler, train_cfg, self.world_size)
+        self.backend = BACKENDS[learner.backend](self.module, optimizer, scheduler, train_cfg, self.world_size,
+                                                 self.device)  # it moves the policy to the device
         self.step_count = 0
         if resume_uri:
             with local_folder(resume_uri) as folder:
                 self.backend.load(folder)
                 self.step_count = int(json.loads((folder / TRAINER_STATE).read_text())["step"])
         return self.step_count
+
+    def _reference(self, policy: torch.nn.Module, train_cfg: SFTConfig) -> torch.nn.Module | None:
+        """π_ref, a frozen copy of the initial policy: on the learner's device (partitioned like the policy
+        under ZeRO-3), or whole on CPU (grpo.learner.reference=cpu); None when β = 0 (no KL term)."""
+        from physar_ray.train.deepspeed import partitioned_model
+
+        if self.cfg.kl.beta == 0:
+            return None
+        reference = copy.deepcopy(policy).eval().requires_grad_(False)
+        if self.cfg.learner.reference == "cpu":
+            return reference
+        if train_cfg.backend == "deepspeed" and train_cfg.zero_stage == 3:
+            return partitioned_model(reference, train_cfg, self.device)
+        return reference.to(self.device)
 
     @property
     def policy(self) -> torch.nn.Module:
@@ -227,34 +250,44 @@ class LearnerWorker:
                 "grad_norm": self.backend.grad_norm(), "lr": self.backend.lr(), **drift,
                 "learn_s": time.perf_counter() - start}
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """The policy's full HF state dict on CPU (what the rollout workers load)."""
-        return {k: v.detach().cpu() for k, v in self.policy.state_dict().items()}
+    def state_dict(self) -> dict[str, torch.Tensor] | None:
+        """The policy's full HF state dict on CPU (what the rollout workers load) on rank 0, None on the
+        other ranks; every rank must call it (a gather under ZeRO-3: LearnerGroup.state_dict)."""
+        state = self.backend.full_state_dict(self.policy)
+        return None if state is None else {k: v.detach().cpu() for k, v in state.items()}
 
     def weight_spec(self) -> Spec:
-        return weight_spec(self.policy.state_dict())
+        """Names, full shapes and dtypes of the policy's weights, from this rank alone (no gather)."""
+        return weight_spec(self.policy.state_dict(keep_vars=True))
 
     def connect_sync(self, backend: str, address: str, port: int, world_size: int) -> None:
         """Rank 0 hosts the broadcast group to the rollout workers (a group of its own)."""
         self.sync = CollectiveSync(backend, address, port, 0, world_size, self.weight_spec(), self.device)
         self.sync.connect()
 
-    def push_weights(self, version: int) -> tuple[WeightSync | None, SyncStats]:
-        """Publish the policy as ``version``: (the ObjectStoreSync to hand to workers, or None; stats)."""
+    def push_weights(self, version: int) -> tuple[WeightSync | None, SyncStats | None]:
+        """Publish the policy as ``version`` from rank 0: (the ObjectStoreSync to hand to workers, or None;
+        stats); (None, None) on the other ranks. Every rank must call it: under ZeRO-3 the weights are
+        gathered first, one layer at a time, onto rank 0's CPU (LearnerGroup.push_weights)."""
+        state = self.backend.full_state_dict(self.policy)
+        if state is None:
+            return None, None
         if self.sync is None:
             self.sync = ObjectStoreSync()
-        stats = self.sync.push(self.policy.state_dict(), version)
+        stats = self.sync.push(state, version)
         return (self.sync if isinstance(self.sync, ObjectStoreSync) else None), stats
 
     def save(self, uri: str, state: dict[str, Any]) -> None:
-        """Checkpoint to ``uri``: HF weights + trainer.json from rank 0, the backend's state from every rank."""
+        """Checkpoint to ``uri``: HF weights (gathered by every rank under ZeRO-3) + trainer.json from rank 0,
+        the backend's state from every rank; every rank must call it."""
         from physar_ray.lm.model import save_pretrained
 
         with tempfile.TemporaryDirectory(prefix="physar-grpo-ckpt-") as tmp:
             folder = Path(tmp)
             self.backend.save(folder)
+            weights = self.backend.full_state_dict(self.policy)
             if self.rank == 0:
-                save_pretrained(self.policy, None, folder)
+                save_pretrained(self.policy, None, folder, weights)
                 (folder / TRAINER_STATE).write_text(json.dumps({**state, "step": self.step_count}))
             upload_folder(folder, uri)
 
@@ -305,6 +338,15 @@ class LearnerGroup:
 
     def save(self, uri: str, state: dict[str, Any]) -> None:
         get_all([w.save.remote(uri, state) for w in self.workers])
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The policy's full state dict (rank 0's; every rank takes part in the gather)."""
+        return get_all([w.state_dict.remote() for w in self.workers])[0]
+
+    def push_weights(self, version: int) -> list[Any]:
+        """Every rank's ``push_weights`` call, rank 0's first (whose result is the one that counts): all
+        ranks enter the ZeRO-3 gather. Wait on them with :func:`get_all`."""
+        return [w.push_weights.remote(version) for w in self.workers]
 
     def shutdown(self) -> None:
         import ray

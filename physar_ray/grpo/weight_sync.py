@@ -10,9 +10,10 @@ Backends (``grpo.sync.backend``):
   the ObjectRef) goes to every rollout worker, which reads the same object (zero-copy on one node).
 - ``nccl`` / ``gloo``: a broadcast group of learner rank 0 (rank 0) and the rollout workers (ranks
   1..n) built from a TCPStore, separate from the learners' own process group, as OpenRLHF does.
-  The state travels as one flat buffer per dtype, in the sender's name order, so a step costs
-  one broadcast per dtype. gloo runs the same code on CPU (tests, benchmarks); nccl is the GPU
-  path.
+  The state travels as flat buffers per dtype of at most ``BUCKET_BYTES`` each, in the sender's
+  name order: a step costs one broadcast per bucket, and the sender's device holds one bucket at
+  a time (under ZeRO-3 the state arrives gathered on the learner's CPU, never whole on its GPU).
+  gloo runs the same code on CPU (tests, benchmarks); nccl is the GPU path.
 
 Into vLLM (``VLLMEngine``), one adapter, the two transports above: an object-store pull goes
 through ``VLLMEngine.load_weights`` (vLLM's in-place reload from a safetensors file); a broadcast
@@ -23,6 +24,7 @@ Both check names and shapes against the served checkpoint first and carry the ve
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +35,8 @@ import torch
 
 SYNC_TIMEOUT = timedelta(minutes=10)
 """How long a broadcast waits for every rank before it fails (a rank died mid-sync)."""
+BUCKET_BYTES = 1 << 28
+"""Most bytes one broadcast carries (a larger tensor travels alone): 256 MiB, about one block of an 8B model."""
 
 
 @dataclass(frozen=True)
@@ -92,14 +96,33 @@ Spec = list[tuple[str, tuple[int, ...], str]]
 
 
 def weight_spec(state: dict[str, torch.Tensor]) -> Spec:
-    return [(name, tuple(t.shape), str(t.dtype).removeprefix("torch.")) for name, t in state.items()]
+    """The spec of ``state``; a ZeRO-3 partitioned parameter (``state_dict(keep_vars=True)``) gives its full
+    shape, ``ds_shape``, not the empty placeholder's."""
+    return [(name, tuple(getattr(t, "ds_shape", t.shape)), str(t.dtype).removeprefix("torch."))
+            for name, t in state.items()]
 
 
-def _by_dtype(spec: Spec) -> dict[str, list[tuple[str, tuple[int, ...]]]]:
-    groups: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
-    for name, shape, dtype in spec:
-        groups.setdefault(dtype, []).append((name, shape))
-    return groups
+Bucket = tuple[str, list[tuple[str, tuple[int, ...]]]]
+"""(dtype name, [(name, shape)]) of the tensors one broadcast carries."""
+
+
+def buckets(spec: Spec, max_bytes: int = BUCKET_BYTES) -> list[Bucket]:
+    """The spec cut into broadcasts: per dtype, in spec order, runs of tensors of at most ``max_bytes``
+    together (a tensor larger than that alone)."""
+    out: list[Bucket] = []
+    for dtype in dict.fromkeys(d for _, _, d in spec):
+        entries: list[tuple[str, tuple[int, ...]]] | None = None
+        size, itemsize = 0, getattr(torch, dtype).itemsize
+        for name, shape, d in spec:
+            if d != dtype:
+                continue
+            nbytes = math.prod(shape) * itemsize
+            if entries is None or size + nbytes > max_bytes:
+                entries, size = [], 0
+                out.append((dtype, entries))
+            entries.append((name, shape))
+            size += nbytes
+    return out
 
 
 def make_process_group(backend: str, store: Any, rank: int, world_size: int) -> Any:
@@ -118,17 +141,18 @@ def make_process_group(backend: str, store: Any, rank: int, world_size: int) -> 
 class CollectiveSync:
     """Broadcast from rank 0 (learner) to ranks 1..world_size−1 (rollout workers).
 
-    Every member builds one with the same address, port and spec, then all call ``connect``
-    at the same time (it blocks until the group is complete), then each push on rank 0 must
-    meet one pull on every other rank.
+    Every member builds one with the same address, port, spec and ``bucket_bytes``, then all call
+    ``connect`` at the same time (it blocks until the group is complete), then each push on rank 0
+    must meet one pull on every other rank.
     """
 
     def __init__(self, backend: str, address: str, port: int, rank: int, world_size: int, spec: Spec,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", bucket_bytes: int = BUCKET_BYTES) -> None:
         if world_size < 2:
             raise ValueError(f"a broadcast group needs the learner and at least one rollout worker, got world_size={world_size}")
         self.backend, self.address, self.port = backend, address, port
         self.rank, self.world_size, self.spec, self.device = rank, world_size, spec, torch.device(device)
+        self.buckets = buckets(spec, bucket_bytes)
         self._group: Any = None
 
     def connect(self) -> None:
@@ -147,7 +171,7 @@ class CollectiveSync:
         start = time.perf_counter()
         self._broadcast(torch.tensor([version], dtype=torch.int64, device=self.device))
         sent = 0
-        for dtype, entries in _by_dtype(self.spec).items():
+        for _, entries in self.buckets:
             flat = torch.cat([state[name].detach().to(self.device).reshape(-1) for name, _ in entries])
             self._broadcast(flat)
             sent += flat.numel() * flat.element_size()
@@ -157,7 +181,7 @@ class CollectiveSync:
         version = torch.zeros(1, dtype=torch.int64, device=self.device)
         self._broadcast(version)
         state: dict[str, torch.Tensor] = {}
-        for dtype, entries in _by_dtype(self.spec).items():
+        for dtype, entries in self.buckets:
             sizes = [int(torch.Size(shape).numel()) for _, shape in entries]
             flat = torch.empty(sum(sizes), dtype=getattr(torch, dtype), device=self.device)
             self._broadcast(flat)

@@ -147,11 +147,25 @@ def load_pretrained(uri: str, dtype: torch.dtype = torch.float32) -> tuple[torch
     return model, tokenizer
 
 
-def save_pretrained(model: torch.nn.Module, tokenizer: Any, path: str | Path) -> None:
-    """HF format: config.json (with physar_visual) + model.safetensors (+ tokenizer files)."""
-    model.save_pretrained(path, safe_serialization=True)
+def save_pretrained(model: torch.nn.Module, tokenizer: Any, path: str | Path,
+                    state: dict[str, torch.Tensor] | None = None) -> None:
+    """HF format: config.json (with physar_visual) + model.safetensors (+ tokenizer files).
+
+    ``state``: the weights to write instead of the model's own (the gathered full weights of a
+    model whose parameters ZeRO-3 partitions); None writes ``model.state_dict()``. transformers empties
+    the dict it is given as it writes, so it gets a shallow copy.
+    """
+    model.save_pretrained(path, safe_serialization=True, state_dict=None if state is None else dict(state))
     if tokenizer is not None:
         tokenizer.save_pretrained(path)
+
+
+def enable_gradient_checkpointing(model: torch.nn.Module) -> None:
+    """Recompute each block's activations in the backward pass instead of keeping them (HF gradient
+    checkpointing): activation memory falls from every block's to about one block's, for one more
+    forward per step. Non-reentrant torch.utils.checkpoint (torch's recommended variant; stated, not
+    left to the library's default), which re-runs ZeRO-3's parameter gathers in the recompute."""
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 HF_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",

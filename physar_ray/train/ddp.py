@@ -14,11 +14,15 @@ STATE_FILE = "ddp_state.pt"
 
 
 class DDPBackend:
-    """Accumulates ``grad_accum`` micro-batches (no gradient all-reduce until the last), clips, steps."""
+    """Accumulates ``grad_accum`` micro-batches (no gradient all-reduce until the last), clips, steps.
+
+    Moves the model to ``device``; every rank holds the whole model.
+    """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler, cfg: SFTConfig, world_size: int) -> None:
-        self.ddp = torch.nn.parallel.DistributedDataParallel(model)
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, cfg: SFTConfig, world_size: int,
+                 device: torch.device) -> None:
+        self.ddp = torch.nn.parallel.DistributedDataParallel(model.to(device))
         self.optimizer, self.scheduler, self.cfg = optimizer, scheduler, cfg
         self._micro = 0
         self._norm = float("nan")
@@ -51,6 +55,10 @@ class DDPBackend:
 
     def lr(self) -> float:
         return self.scheduler.get_last_lr()[0]
+
+    def full_state_dict(self, module: torch.nn.Module | None = None) -> dict[str, torch.Tensor] | None:
+        """The state dict of ``module`` (default: the trained model) on rank 0, None on the others."""
+        return (self.module if module is None else module).state_dict() if dist.get_rank() == 0 else None
 
     def save(self, folder: Path) -> None:
         if dist.get_rank() == 0:

@@ -9,7 +9,8 @@ Phases of one optimizer step: fetch ``grad_accum`` micro-batches, forward + back
 (the backend all-reduces, clips, steps AdamW and the warm-up + cosine schedule), then every
 ``log_every`` steps report ``sft/*`` metrics, and every ``checkpoint_every`` steps (and at the
 end) a checkpoint: the HF model (config.json with ``physar_visual`` + model.safetensors, so
-``from_pretrained`` loads it) plus the backend's optimizer state and ``trainer.json``.
+``from_pretrained`` loads it; under ZeRO-3 every rank takes part in gathering its weights, rank
+0 writes them) plus the backend's optimizer state and ``trainer.json``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tqdm import tqdm
 
 from physar_ray.config import Config, SFTConfig, from_dict, to_dict
 from physar_ray.lm.input_noise import rank_noise, shift_codes, value_ranks
-from physar_ray.lm.model import init_code_embeddings, save_pretrained, video_lm
+from physar_ray.lm.model import enable_gradient_checkpointing, init_code_embeddings, save_pretrained, video_lm
 from physar_ray.lm.sequence import VideoLayout
 from physar_ray.lm.vocab import VisualVocab, VocabError
 from physar_ray.train.ddp import DDPBackend
@@ -138,12 +139,14 @@ def _epochs(batches: Iterable[dict[str, Any]], rank: int) -> Iterator[dict[str, 
 
 
 def _save(backend: Any, tokenizer: Any, cfg: SFTConfig, state: dict[str, Any], folder: Path) -> None:
-    """HF weights (rank 0; LoRA merged into a copy) + backend state (every rank) + trainer.json."""
+    """HF weights (gathered on every rank under ZeRO-3, written by rank 0; LoRA merged into a copy)
+    + backend state (every rank) + trainer.json."""
+    weights = backend.full_state_dict()
     if dist.get_rank() == 0:
-        model = backend.module
-        if cfg.lora:
-            model = copy.deepcopy(model).merge_and_unload()
-        save_pretrained(model, tokenizer, folder)
+        if cfg.lora:  # merging needs whole weights in the copy: SFTConfig refuses LoRA under ZeRO-3
+            save_pretrained(copy.deepcopy(backend.module).merge_and_unload(), tokenizer, folder)
+        else:
+            save_pretrained(backend.module, tokenizer, folder, weights)
         (folder / TRAINER_STATE).write_text(json.dumps(state))
     backend.save(folder)
 
@@ -176,11 +179,13 @@ def sft_loop(config: dict[str, Any], batches: Iterable[dict[str, Any]], reporter
                          "given: train from a coordinate-family tokenizer (`physar sft train --tokenizer URI`) or set "
                          "sft.input_noise=0")
     order, rank_of = value_ranks(values) if cfg.input_noise else (None, None)
-    model = (_lora(model, cfg) if cfg.lora else model).to(device).train()
+    if cfg.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
+    model = (_lora(model, cfg) if cfg.lora else model).train()  # the backend moves it to the device
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: warmup_cosine(s, cfg.warmup_steps, cfg.max_steps))
-    backend = BACKENDS[cfg.backend](model, optimizer, scheduler, cfg, world)
+    backend = BACKENDS[cfg.backend](model, optimizer, scheduler, cfg, world, device)
 
     state: dict[str, Any] = {"step": 0, "tokens": 0, "resumed_at": []}
     resume = reporter.latest_checkpoint()
@@ -208,7 +213,7 @@ def sft_loop(config: dict[str, Any], batches: Iterable[dict[str, Any]], reporter
             if batch["input_ids"].shape[1] != seq_len:
                 raise ValueError(f"batch sequences have {batch['input_ids'].shape[1]} tokens, the model expects "
                                  f"{seq_len}: build them with lm.sequence.training_batch for this model's vocab")
-            loss, boundary = backend.micro_step(batch)
+            loss, boundary = backend.micro_step({**batch, "use_cache": False})  # training reads no KV cache
             window["loss"] += float(loss)
             window["micro"] += 1
             step_tokens += batch["input_ids"].numel() * world

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pyarrow as pa
 import pytest
+import torch
 
 from physar_ray import storage
 from physar_ray.config import load
@@ -101,3 +102,26 @@ def test_videos_are_tokenized_by_the_ddt_actor_pool_on_their_way_to_the_trainer(
     layout = VideoLayout.from_config(cfg)
     assert summary["metrics"]["sft/step"] == 3 and np.isfinite(summary["metrics"]["sft/loss"])
     assert trainer["tokens"] == 3 * 4 * layout.sequence_length(scratch_vocab(layout.codebook_size))
+
+
+def test_two_zero3_workers_export_the_full_trained_model_and_a_second_run_resumes_from_their_partitions(
+        ray_local, tmp_path):
+    from physar_ray.lm.model import video_lm
+
+    common = [*SMALL, "sft.num_workers=2", "sft.zero_stage=3", "sft.log_every=2"]
+    first = load(None, [*common, "sft.max_steps=4"])
+    write_tokens(str(tmp_path / "tokens"), first, 128)
+    summary = run_sft(first, str(tmp_path / "tokens"), str(tmp_path / "run"))
+    parts = {p.name for p in (tmp_path / "run").glob("sft/checkpoint_*/deepspeed/*")}
+    assert {"zero_pp_rank_0_mp_rank_00_model_states.pt", "zero_pp_rank_1_mp_rank_00_model_states.pt"} <= parts
+    initial = video_lm(first.sft, VideoLayout.from_config(first))[0].state_dict()
+    trained = load_pretrained(summary["model"])[0].state_dict()  # gathered from both ranks' shards
+    assert trained.keys() == initial.keys()
+    assert all(trained[k].shape == initial[k].shape and not torch.equal(trained[k], initial[k]) for k in initial)
+
+    # the same run name in the same storage: Ray Train hands the workers its latest checkpoint
+    summary = run_sft(load(None, [*common, "sft.max_steps=6"]), str(tmp_path / "tokens"), str(tmp_path / "run"))
+    trainer = json.loads((tmp_path / "run" / "model" / "trainer.json").read_text())
+    assert summary["metrics"]["sft/step"] == 6 and trainer["resumed_at"] == [4], trainer
+    resumed = load_pretrained(summary["model"])[0].state_dict()
+    assert all(not torch.equal(resumed[k], trained[k]) for k in trained)

@@ -85,3 +85,42 @@ def test_deepspeed_learner_takes_mu_updates_and_resumes_from_its_checkpoint(worl
     want, got = learner.state_dict(), resumed.state_dict()
     assert all(torch.equal(want[k], got[k]) for k in want)
     assert resumed.step(batch)["loss"] == pytest.approx(learner.step(batch)["loss"], rel=1e-6)
+
+
+def test_zero3_learner_matches_zero2_and_its_gathered_weights_sync_save_and_resume(world, tmp_path):
+    from deepspeed import DeepSpeedEngine
+
+    _, _, rollout, model_dir = world
+    common = ["grpo.learner.num_workers=1", "grpo.learner.micro_batch_size=4", "grpo.learner.backend=deepspeed",
+              "grpo.learner.updates_per_batch=2"]
+    zero3 = tiny_config(*common, "grpo.learner.zero_stage=3", "grpo.learner.gradient_checkpointing=true")
+    learners = {}
+    for name, cfg in (("zero2", tiny_config(*common, "grpo.learner.zero_stage=2")), ("zero3", zero3)):
+        learners[name] = LearnerWorker(0, 1, model_dir, cfg.grpo)
+        learners[name].setup("127.0.0.1", free_port())
+    z2, z3 = learners["zero2"], learners["zero3"]
+    assert isinstance(z3.reference, DeepSpeedEngine)  # π_ref partitioned like the policy
+    assert z3.policy.model.layers[0].mlp.up_proj.weight.numel() == 0 and z3.weight_spec() == z2.weight_spec()
+    out, *_ = rollout.rollout(prompts(zero3, 2), n=4, seed=3)
+    batch = {"prompt_ids": out.prompt_ids, "ids": out.ids, "logprobs": out.logprobs,
+             "advantages": np.array([1.0, -1.0, 0.5, -0.5] * 2, dtype=np.float32)}
+    m2, m3 = z2.step(batch), z3.step(batch)
+    for key in ("loss", "kl", "policy_loss", "grad_norm", "logprob_gap_max"):
+        assert m3[key] == pytest.approx(m2[key], rel=1e-4, abs=1e-7), key
+    want, got = z2.state_dict(), z3.state_dict()
+    assert got.keys() == want.keys()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-6, msg=key)
+
+    z3.sync = InProcessSync({}, -1)
+    z3.push_weights(7)
+    assert z3.sync.version == 7 and all(torch.equal(z3.sync.state[k], got[k]) for k in got)
+    z3.save(str(tmp_path / "ckpt"), {"model_uri": model_dir})
+    from physar_ray.lm.model import load_pretrained
+
+    saved = load_pretrained(str(tmp_path / "ckpt"))[0].state_dict()
+    assert all(torch.equal(saved[k], got[k]) for k in got)
+    resumed = LearnerWorker(0, 1, model_dir, zero3.grpo)
+    assert resumed.setup("127.0.0.1", free_port(), str(tmp_path / "ckpt")) == 1
+    assert all(torch.equal(resumed.state_dict()[k], got[k]) for k in got)
+    assert resumed.step(batch)["loss"] == pytest.approx(z3.step(batch)["loss"], rel=1e-6)

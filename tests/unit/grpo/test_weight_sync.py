@@ -14,7 +14,7 @@ import torch
 
 from physar_ray.config import SamplingConfig, SFTConfig
 from physar_ray.grpo.learner import sampler_drift, sequence_logprobs
-from physar_ray.grpo.weight_sync import (VLLM_RECEIVER, CollectiveSync, join_vllm_broadcast, state_bytes,
+from physar_ray.grpo.weight_sync import (VLLM_RECEIVER, CollectiveSync, buckets, join_vllm_broadcast, state_bytes,
                                          weight_spec)
 from physar_ray.lm.engine import WeightMismatchError
 from physar_ray.lm.model import build_scratch_model, save_pretrained
@@ -36,8 +36,28 @@ def _state(seed: int) -> dict[str, torch.Tensor]:
             "h": torch.randn(2, 2, generator=g).to(torch.bfloat16), "i": torch.arange(5)}
 
 
+SMALL_BUCKETS = 32
+"""Bytes per broadcast in the round trip: each of w (48 bytes), b (16), h and i (other dtypes) travels alone."""
+
+
+def test_buckets_cut_each_dtype_in_spec_order_and_leave_a_large_tensor_alone():
+    spec = [("w", (3, 4), "float32"), ("h", (2, 2), "bfloat16"), ("b", (4,), "float32"), ("c", (2,), "float32"),
+            ("e", (0,), "float32")]
+    # bytes: w 48, b 16, c 8, e 0 (float32); h 8 (bfloat16)
+    assert buckets(spec, 32) == [("float32", [("w", (3, 4))]), ("float32", [("b", (4,)), ("c", (2,)), ("e", (0,))]),
+                                 ("bfloat16", [("h", (2, 2))])]
+    assert buckets(spec) == [("float32", [("w", (3, 4)), ("b", (4,)), ("c", (2,)), ("e", (0,))]),
+                             ("bfloat16", [("h", (2, 2))])]  # the default: one broadcast per dtype here
+
+
+def test_a_zero3_parameter_reports_its_full_shape():
+    param = torch.nn.Parameter(torch.empty(0))
+    param.ds_shape = torch.Size([3, 4])  # what ZeRO-3 leaves on a partitioned parameter
+    assert weight_spec({"w": param}) == [("w", (3, 4), "float32")]
+
+
 def _receiver(port: int, spec, queue, received) -> None:
-    sync = CollectiveSync("gloo", "127.0.0.1", port, 1, 2, spec)
+    sync = CollectiveSync("gloo", "127.0.0.1", port, 1, 2, spec, bucket_bytes=SMALL_BUCKETS)
     sync.connect()
     for _ in range(2):
         state, version = sync.pull()
@@ -51,8 +71,9 @@ def test_gloo_broadcast_round_trip_keeps_values_dtypes_and_versions():
     queue, received = ctx.Queue(), ctx.Event()
     proc = ctx.Process(target=_receiver, args=(port, spec, queue, received))
     proc.start()
-    sender = CollectiveSync("gloo", "127.0.0.1", port, 0, 2, spec)
+    sender = CollectiveSync("gloo", "127.0.0.1", port, 0, 2, spec, bucket_bytes=SMALL_BUCKETS)
     sender.connect()
+    assert len(sender.buckets) == 4  # w | b | h | i: more broadcasts than dtypes
     stats = [sender.push(_state(v), v) for v in (1, 2)]
     got = [queue.get(timeout=60) for _ in range(2)]
     received.set()
