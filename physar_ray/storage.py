@@ -168,26 +168,21 @@ def write_table(uri: str, table: pa.Table) -> None:
 
 def file_infos(uri: str, suffix: str = "") -> list[tuple[str, int, float]]:
     """(URI, size in bytes, modification time in s) of every file under ``uri`` (recursively) whose name ends
-    with ``suffix``, hidden files left out, sorted by URI."""
+    with ``suffix``, hidden files left out, sorted by URI; a ``uri`` that is a file is returned as itself."""
     fs, path = filesystem(uri)
     info = _call(uri, fs.get_file_info, path)
     if info.type == pafs.FileType.NotFound:
         raise StorageError(f"{uri} does not exist")
-    infos = [info] if info.type == pafs.FileType.File else _call(uri, fs.get_file_info,
-                                                                 pafs.FileSelector(path, recursive=True))
-    picked = [i for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(suffix)
-              and (i is info or not i.base_name.startswith("."))]
+    if info.type == pafs.FileType.File:
+        return [(uri, int(info.size or 0), info.mtime.timestamp() if info.mtime else 0.0)]
+    infos = _call(uri, fs.get_file_info, pafs.FileSelector(path, recursive=True))
     prefix = "s3://" if is_s3(uri) else ""
-    out = [(uri if i is info else prefix + i.path, int(i.size or 0), i.mtime.timestamp() if i.mtime else 0.0)
-           for i in picked]
-    return sorted(out)
+    return sorted((prefix + i.path, int(i.size or 0), i.mtime.timestamp() if i.mtime else 0.0) for i in infos
+                  if i.type == pafs.FileType.File and i.base_name.endswith(suffix) and not i.base_name.startswith("."))
 
 
 def list_files(uri: str, suffix: str = ".parquet") -> list[str]:
-    """Files under ``uri`` (recursively) whose names end with ``suffix``, as URIs, sorted."""
-    fs, path = filesystem(uri)
-    if _call(uri, fs.get_file_info, path).type == pafs.FileType.File:
-        return [uri]
+    """Files under ``uri`` (recursively) whose names end with ``suffix``, as URIs, sorted (a file: itself)."""
     return [f for f, _, _ in file_infos(uri, suffix)]
 
 

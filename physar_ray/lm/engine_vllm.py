@@ -150,7 +150,9 @@ class VLLMEngine:
         self.version = version
         self._llm = start_llm(model_dir, layout.sequence_length(self.vocab), gpu_memory_utilization,
                               worker_extension_cls, sleep_mode)
-        self._can_sleep = sleep_mode and torch.cuda.is_available()
+        from vllm.platforms import current_platform
+
+        self._can_sleep = sleep_mode and not current_platform.is_cpu()  # as start_llm decides
 
     def generate(self, prompts: np.ndarray, n: int, sampling: SamplingConfig,
                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
