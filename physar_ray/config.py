@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from physar_ray.faults import parse as fault_spec
+
 PRESET_DIR = Path(__file__).parent / "presets"
 SCENARIOS = ("uniform", "parabola", "collision")
 SPLITS = ("sft", "rl", "eval_iid", "eval_ood")
@@ -870,6 +872,9 @@ class RunConfig:
     infer_resource: str = ""
     """The same for *inference* actors (encode/reconstruct pools, evaluation generation, GRPO rollout actors;
     cluster/aws.yaml: rollout)."""
+    faults: tuple[str, ...] = ()
+    """Faults to inject, for fault tests and drills (docs/fault-tolerance.md): `POINT@STEP` or `POINT[RANK]@STEP`
+    kills that worker's process once when it reaches STEP (points: tokenizer.worker, sft.worker); empty: none."""
 
     def __post_init__(self) -> None:
         for key in ("train_resource", "infer_resource"):
@@ -877,6 +882,11 @@ class RunConfig:
             if name in ("CPU", "GPU", "memory", "object_store_memory") or (name and not name.isidentifier()):
                 raise ConfigError(f"run.{key}={name!r} must be a custom resource name (letters, digits, _), "
                                   "as declared in the cluster file's node types, not a built-in resource")
+        for spec in self.faults:
+            try:
+                fault_spec(spec)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from physar_ray import resources, storage
+from physar_ray.faults import FaultInjector
 from physar_ray.config import Config, DataConfig, from_dict, to_dict
 from physar_ray.records import check_schema, table_to_records
 from physar_ray.train.frames import simulator_frames
@@ -95,6 +96,7 @@ def _worker(config: dict[str, Any]) -> None:
     else:
         batches = rank_frames(root.data, cfg.batch_size, rank, world)
     reporter = RayTrainReporter()
+    faults = FaultInjector(root.run.faults, "tokenizer.worker", rank, config["out"])
     with tempfile.TemporaryDirectory(prefix="physar-ddt-") as tmp:
         run_dir = Path(tmp)
         restored, resumed_from = reporter.latest_checkpoint(), 0
@@ -112,7 +114,8 @@ def _worker(config: dict[str, Any]) -> None:
                          record.get("time/elapsed_s", 0.0))
             reporter.report({**record, "ddt/resumed_from": resumed_from}, folder)
 
-        train_ddt(cfg, root.data.resolution, batches, run_dir, device, progress_bar=False, on_checkpoint=on_checkpoint)
+        train_ddt(cfg, root.data.resolution, batches, run_dir, device, progress_bar=False, on_checkpoint=on_checkpoint,
+                  report=lambda record: faults.reached(record["step"]))
 
 
 def frames_dataset(data_uri: str, resolution: int, num_cpus: float) -> Any:
@@ -169,7 +172,7 @@ def run_ddt_training(cfg: Config, out_uri: str, data_uri: str | None = None) -> 
     worker = resources.tokenizer_worker(cfg).bundle()  # GPU and run.train_resource when tokenizer.use_gpu
     trainer = TorchTrainer(
         _worker,
-        train_loop_config={"cfg": to_dict(cfg), "data": bool(data_uri)},
+        train_loop_config={"cfg": to_dict(cfg), "data": bool(data_uri), "out": out_uri},
         scaling_config=ScalingConfig(num_workers=tok.num_workers, use_gpu=tok.use_gpu, resources_per_worker=worker),
         run_config=RunConfig(name=name, storage_path=root, storage_filesystem=fs,
                              failure_config=FailureConfig(max_failures=tok.max_failures),

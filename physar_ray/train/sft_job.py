@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from physar_ray import resources, storage
 from physar_ray.config import Config, SFTConfig, from_dict
+from physar_ray.faults import FaultInjector
 from physar_ray.lm.model import export_model, video_vocab
 from physar_ray.lm.sequence import VideoLayout, tokens_to_codes, training_batch
 from physar_ray.lm.vocab import VisualVocab
@@ -70,14 +71,18 @@ def sequence_dataset(cfg: Config, data_uri: str, vocab: VisualVocab, tokenizer_u
 
 
 class RayTrainReporter:
-    """The loop's Reporter inside a TorchTrainer: ``ray.train.report`` and ``get_checkpoint``."""
+    """The loop's Reporter inside a TorchTrainer: ``ray.train.report`` and ``get_checkpoint``; with
+    ``faults``, each report first lets a due ``run.faults`` entry kill this worker (at ``metrics[step_key]``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, faults: FaultInjector | None = None, step_key: str = "sft/step") -> None:
         self._restored = tempfile.TemporaryDirectory(prefix="physar-sft-restore-")
+        self.faults, self.step_key = faults, step_key
 
     def report(self, metrics: dict[str, float], checkpoint: Path | None) -> None:
         import ray.train
 
+        if self.faults is not None:
+            self.faults.reached(int(metrics[self.step_key]))
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(checkpoint) if checkpoint else None)
 
     def latest_checkpoint(self) -> Path | None:
@@ -107,10 +112,13 @@ def _worker(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
-    cfg = from_dict(config["cfg"]).sft
+    root = from_dict(config["cfg"])
+    cfg, rank = root.sft, ray.train.get_context().get_world_rank()
+    storage.configure(root.storage.s3_endpoint, root.storage.s3_region)
     shard = ray.train.get_dataset_shard("train")
     device = ray.train.torch.get_device() if cfg.use_gpu else None
-    sft_loop(config, _ShardEpochs(shard, cfg, ray.train.get_context().get_world_rank()), RayTrainReporter(), device)
+    faults = FaultInjector(root.run.faults, "sft.worker", rank, config["out"])
+    sft_loop(config, _ShardEpochs(shard, cfg, rank), RayTrainReporter(faults), device)
 
 
 def code_values(tokenizer_uri: str | None, cfg: Config) -> list[float] | None:
@@ -140,7 +148,7 @@ def run_sft(cfg: Config, data_uri: str, out_uri: str, tokenizer_uri: str | None 
     worker = resources.sft_worker(cfg).bundle()  # GPU and run.train_resource when sft.use_gpu
     trainer = TorchTrainer(
         _worker,
-        train_loop_config=loop_config(cfg, vocab, values),
+        train_loop_config={**loop_config(cfg, vocab, values), "out": out_uri},
         scaling_config=ScalingConfig(num_workers=sft.num_workers, use_gpu=sft.use_gpu,
                                      resources_per_worker=worker),
         run_config=RunConfig(name="sft", storage_path=root, storage_filesystem=fs,

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "physar_ray"
-LEAVES = {"config", "records", "storage", "resources"}
+LEAVES = {"config", "faults", "records", "storage", "resources"}
 CORE = {"sim", "measure", "tokenizer", "lm", "rl"}
 ORCHESTRATION = {"data", "train", "grpo", "tune", "ray_runtime", "plan"}
 EDGES = {"report", "pipeline", "cli"}
