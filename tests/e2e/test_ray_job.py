@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -56,18 +57,30 @@ def ray_head(s3_endpoint):
     head.wait(timeout=60)
 
 
-def submit(ray_head, *command: str) -> subprocess.CompletedProcess:
-    """Submit and follow a job; while the head's job agent is still starting, ask again (60 s at most)."""
+def submit(ray_head, *command: str) -> tuple[str, str]:
+    """`ray job submit --no-wait` (asked again while the head's job agent is still starting, 60 s at
+    most), then poll the job's status until it ends: (final status, the job's logs). The status comes
+    from the job server, not from the tail of a followed log, which can drop lines under load."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
     address, env = ray_head
+    job_id = f"physar-test-{uuid.uuid4().hex[:8]}"
     deadline = time.monotonic() + 60
     while True:
         result = subprocess.run(
-            [f"{BIN}/ray", "job", "submit", "--address", address, "--working-dir", str(REPO),
-             "--runtime-env", str(REPO / "jobs" / "runtime_env.yaml"), "--", *command],
-            env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
-        if "No available agent" not in result.stderr or time.monotonic() > deadline:
-            return result
+            [f"{BIN}/ray", "job", "submit", "--address", address, "--working-dir", str(REPO), "--no-wait",
+             "--submission-id", job_id, "--runtime-env", str(REPO / "jobs" / "runtime_env.yaml"), "--", *command],
+            env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
+        if result.returncode == 0 or "No available agent" not in result.stderr or time.monotonic() > deadline:
+            break
         time.sleep(2)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    client = JobSubmissionClient(address)
+    deadline = time.monotonic() + 900
+    while (status := client.get_job_status(job_id)) not in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+        assert time.monotonic() < deadline, f"job {job_id} still {status} after 900 s"
+        time.sleep(2)
+    return str(status), client.get_job_logs(job_id)
 
 
 TINY = ["--preset", "tiny", *SHORT_RUN]
@@ -75,8 +88,8 @@ TINY = ["--preset", "tiny", *SHORT_RUN]
 
 def test_pipeline_job_succeeds_and_writes_to_s3(ray_head, s3_bucket):
     out = f"{s3_bucket}/runs/job"
-    result = submit(ray_head, "python", "-m", "physar_ray.cli", "run", *TINY, "--out", out)
-    assert "succeeded" in result.stdout + result.stderr, result.stdout[-3000:] + result.stderr[-3000:]
+    status, logs = submit(ray_head, "python", "-m", "physar_ray.cli", "run", *TINY, "--out", out)
+    assert status == "SUCCEEDED", logs[-6000:]
     assert storage.read_json(f"{out}/summary.json")["preset"] == "tiny"
     assert storage.read_json(f"{out}/data/manifest.json")["counts"]["collision"]["sft"] == 4
     assert storage.exists(f"{out}/samples/collision.png")
@@ -85,7 +98,7 @@ def test_pipeline_job_succeeds_and_writes_to_s3(ray_head, s3_bucket):
 
 
 def test_failing_job_reports_failure(ray_head, tmp_path):
-    result = submit(ray_head, "python", "-m", "physar_ray.cli", "data", "generate", "--out", str(tmp_path),
-                    "data.resolution=8")
-    assert result.returncode != 0
-    assert "data.resolution=8 is too small" in result.stdout + result.stderr
+    status, logs = submit(ray_head, "python", "-m", "physar_ray.cli", "data", "generate", "--out", str(tmp_path),
+                          "data.resolution=8")
+    assert status == "FAILED"
+    assert "data.resolution=8 is too small" in logs
