@@ -70,7 +70,11 @@ class VAELatent(nn.Module):
 
     def __init__(self, path: str, resolution: int, patch: int = 1) -> None:
         super().__init__()
-        from diffusers import AutoencoderKL  # heavy: imported only when a VAE is used
+        try:
+            from diffusers import AutoencoderKL  # heavy: imported only when a VAE is used
+        except ImportError:
+            raise ImportError("tokenizer.latent='vae' needs diffusers, which is not installed: "
+                              "pip install 'physar-ray[vae]' (make install has it)") from None
         if not storage.exists(storage.join(path, "config.json")):
             raise FileNotFoundError(
                 f"tokenizer.vae_path={path!r} is not a diffusers AutoencoderKL directory (no config.json): "

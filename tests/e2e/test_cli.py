@@ -29,6 +29,8 @@ def test_help_explains_every_command():
 STAGE_ORDER = ("data", "samples", "floor", "tokenizer", "tokens", "recon", "sft", "eval_sft", "grpo", "eval_grpo")
 
 
+# Not e2e_long although it takes minutes: it is the only test of `physar run` (pipeline.py's stage graph,
+# lineage, skip, --from, summary and report), so `make test` runs it.
 def test_run_writes_a_self_describing_run_folder_then_skips_and_redoes_from_a_stage(tmp_path):
     out = tmp_path / "demo"
     physar("run", "--preset", "tiny", "--out", str(out), *SHORT_RUN)

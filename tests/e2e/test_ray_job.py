@@ -86,6 +86,10 @@ def submit(ray_head, *command: str) -> tuple[str, str]:
 TINY = ["--preset", "tiny", *SHORT_RUN]
 
 
+# e2e_long (`make test-long`, CI runs it after `make test`): several minutes, and every path it takes has a
+# faster cover in `make test`: the pipeline in test_cli.py's run test, each stage's s3:// reads and writes in
+# tests/integration, and `ray job submit` (working dir, runtime_env.yaml, status polling) in the failing job below.
+@pytest.mark.e2e_long
 def test_pipeline_job_succeeds_and_writes_to_s3(ray_head, s3_bucket):
     out = f"{s3_bucket}/runs/job"
     status, logs = submit(ray_head, "python", "-m", "physar_ray.cli", "run", *TINY, "--out", out)
