@@ -26,10 +26,10 @@ def build_args() -> dict[str, str]:
 
 
 def requirements() -> dict[str, Requirement]:
-    """What `pip install .[gpu,s3]` asks for, by project name."""
+    """What the image's `pip install .[gpu,vae,lora,optuna]` asks for, by project name."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    reqs = [Requirement(r) for r in project["dependencies"] + extras["gpu"] + extras["s3"]]
+    reqs = [Requirement(r) for r in project["dependencies"] + sum((extras[e] for e in ("gpu", "vae", "lora", "optuna")), [])]
     return {r.name: r for r in reqs}
 
 
