@@ -12,37 +12,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from physar_ray import __version__
-from physar_ray.config import Config, ConfigError, dump, load, preset_names, replace
+from physar_ray.config import ConfigError, dump
+from physar_ray.config.args import DEFAULT_PRESET, add_config_args, config_from
 
-log = logging.getLogger("physar")
+__all__ = ["DEFAULT_PRESET", "build_parser", "main"]
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ConfigError, OSError, ValueError, RuntimeError)
 """Errors whose message is the whole story for a user: printed as one line, exit code 2."""
-
-
-DEFAULT_PRESET = "tiny"
-"""The preset of a command without --preset: the laptop scale. The built-in defaults are the paper's numbers,
-which on a laptop would start a multi-day CPU run."""
-
-
-def add_config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default=None,
-                        help=f"preset name ({', '.join(preset_names())}) or a YAML file; default: {DEFAULT_PRESET} "
-                             "(the laptop scale; paper for a GPU cluster)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="dotted config overrides parsed as YAML, e.g. data.num_videos.sft=200 data.resolution=64")
-
-
-def config_from(args: argparse.Namespace, **flag_overrides: object) -> Config:
-    """The preset + overrides, then the command's own flags (when given) on top."""
-    preset = args.preset
-    if preset is None:
-        log.warning("no --preset given: using %r (the laptop scale); pass --preset paper (GPU cluster) or small "
-                    "(one GPU) for another", DEFAULT_PRESET)
-        preset = DEFAULT_PRESET
-    cfg = load(preset, args.overrides)
-    extra = {k: v for k, v in flag_overrides.items() if v is not None}
-    return replace(cfg, extra) if extra else cfg
 
 
 def _data_generate(args: argparse.Namespace) -> None:
@@ -129,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from physar_ray.grpo.commands import add_grpo_commands
     from physar_ray.plan.commands import add_plan_commands
-    from physar_ray.report.commands import add_eval_commands  # imports this module: register last
+    from physar_ray.report.commands import add_eval_commands
     from physar_ray.train.commands import add_sft_commands
     from physar_ray.train.tokenizer_commands import add_tokenizer_commands
     from physar_ray.tune.commands import add_tune_commands

@@ -1,9 +1,9 @@
-"""Learner ranks: GRPO policy updates with a frozen reference, on the SFT step backends (SPEC §6).
+"""Learner ranks: GRPO policy updates with a frozen reference, on the step backends of physar_ray/optim (SPEC §6).
 
 ``LearnerWorker`` is a plain class (one rank; a unit test runs it in process with a one-rank
 gloo group); ``LearnerGroup`` makes N of them Ray actors joined by torch.distributed (gloo on
 CPU, NCCL on GPU). The policy is wrapped in :class:`PolicyLoss`, a module whose forward
-returns the GRPO loss, so the SFT backends (DeepSpeed ZeRO or DDP: accumulation, clipping,
+returns the GRPO loss, so the step backends (DeepSpeed ZeRO or DDP: accumulation, clipping,
 AdamW, warm-up + cosine) train it unchanged.
 
 Under ZeRO-3 each rank holds a shard of the policy (and of the reference), so reading the full
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from physar_ray import storage
-from physar_ray.config import GRPOConfig, SamplingConfig, SFTConfig, StorageConfig
+from physar_ray.config import GRPOConfig, SamplingConfig, StorageConfig
 from physar_ray.grpo.weight_sync import CollectiveSync, ObjectStoreSync, Spec, SyncStats, WeightSync, weight_spec
 from physar_ray.lm.sampling import chosen_logprobs, filtered_logits, visual_logits
 from physar_ray.lm.vocab import VisualVocab
@@ -87,7 +87,7 @@ class LossOutput(NamedTuple):
 
 
 class PolicyLoss(torch.nn.Module):
-    """The HF policy whose forward returns the GRPO loss (``.loss``), as the SFT backends expect.
+    """The HF policy whose forward returns the GRPO loss (``.loss``), as the step backends expect.
 
     The last micro-batch's diagnostics stay in ``self.last`` (the backends return only the loss).
     """
@@ -117,17 +117,6 @@ class PolicyLoss(torch.nn.Module):
         return LossOutput(out.total)
 
 
-def step_config(cfg: GRPOConfig) -> SFTConfig:
-    """The learner settings in the SFT backends' terms (DDPBackend, deepspeed_config read these fields)."""
-    learner = cfg.learner
-    share = cfg.batch_size // learner.num_workers
-    return SFTConfig(lr=learner.lr, betas=learner.betas, eps=learner.eps, weight_decay=learner.weight_decay,
-                     grad_clip=learner.grad_clip, warmup_steps=learner.warmup_steps, max_steps=cfg.optimizer_steps,
-                     batch_size=learner.micro_batch_size, grad_accum=share // learner.micro_batch_size,
-                     backend=learner.backend, zero_stage=learner.zero_stage, precision=learner.precision,
-                     num_workers=learner.num_workers, use_gpu=learner.use_gpu)
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("", 0))
@@ -147,7 +136,7 @@ def upload_folder(folder: Path, uri: str) -> None:
 
 
 class LearnerWorker:
-    """One data-parallel rank: policy + optimizer behind an SFT backend, and the frozen reference."""
+    """One data-parallel rank: policy + optimizer behind a step backend, and the frozen reference."""
 
     def __init__(self, rank: int, world_size: int, model_uri: str, cfg: GRPOConfig,
                  storage_cfg: StorageConfig | None = None) -> None:
@@ -166,7 +155,9 @@ class LearnerWorker:
         import torch.distributed as dist
 
         from physar_ray.lm.model import enable_gradient_checkpointing, load_pretrained, local_folder
-        from physar_ray.train.sft import BACKENDS, param_groups, warmup_cosine
+        from physar_ray.optim.adamw import adamw
+        from physar_ray.optim.backends import BACKENDS
+        from physar_ray.optim.step import StepShape
 
         learner = self.cfg.learner
         self.device = torch.device("cuda" if learner.use_gpu else "cpu")
@@ -177,16 +168,13 @@ class LearnerWorker:
                                     rank=self.rank, world_size=self.world_size, timeout=COLLECTIVE_TIMEOUT)
         policy, _ = load_pretrained(self.model_uri)
         self.vocab = VisualVocab.from_model_config(policy.config, where=self.model_uri)
-        train_cfg = step_config(self.cfg)
-        self.reference = self._reference(policy, train_cfg)
+        self.reference = self._reference(policy)
         if learner.gradient_checkpointing:
             enable_gradient_checkpointing(policy)
         self.module = PolicyLoss(policy.train(), self.vocab, self.cfg.rollout.sampling, self.cfg)
-        optimizer = torch.optim.AdamW(param_groups(self.module, train_cfg.weight_decay), lr=train_cfg.lr,
-                                      betas=train_cfg.betas, eps=train_cfg.eps)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: warmup_cosine(s, train_cfg.warmup_steps, train_cfg.max_steps))
-        self.backend = BACKENDS[learner.backend](self.module, optimizer, scheduler, train_cfg, self.world_size,
+        optimizer, scheduler = adamw(self.module, learner, self.cfg.optimizer_steps)
+        shape = StepShape(learner.micro_batch_size, self.cfg.grad_accum, self.world_size)
+        self.backend = BACKENDS[learner.backend](self.module, optimizer, scheduler, learner, shape,
                                                  self.device)  # it moves the policy to the device
         self.step_count = 0
         if resume_uri:
@@ -195,18 +183,19 @@ class LearnerWorker:
                 self.step_count = int(json.loads((folder / TRAINER_STATE).read_text())["step"])
         return self.step_count
 
-    def _reference(self, policy: torch.nn.Module, train_cfg: SFTConfig) -> torch.nn.Module | None:
+    def _reference(self, policy: torch.nn.Module) -> torch.nn.Module | None:
         """π_ref, a frozen copy of the initial policy: on the learner's device (partitioned like the policy
         under ZeRO-3), or whole on CPU (grpo.learner.reference=cpu); None when β = 0 (no KL term)."""
-        from physar_ray.train.deepspeed import partitioned_model
+        from physar_ray.optim.deepspeed import partitioned_model
 
         if self.cfg.kl.beta == 0:
             return None
         reference = copy.deepcopy(policy).eval().requires_grad_(False)
         if self.cfg.learner.reference == "cpu":
             return reference
-        if train_cfg.backend == "deepspeed" and train_cfg.zero_stage == 3:
-            return partitioned_model(reference, train_cfg, self.device)
+        learner = self.cfg.learner
+        if learner.backend == "deepspeed" and learner.zero_stage == 3:
+            return partitioned_model(reference, learner, learner.micro_batch_size, self.device)
         return reference.to(self.device)
 
     @property

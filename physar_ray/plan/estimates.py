@@ -12,14 +12,14 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from physar_ray.config import Config, SFTConfig
-from physar_ray.grpo.learner import step_config
+from physar_ray.config import Config, OptimConfig
+from physar_ray.optim.deepspeed import deepspeed_config
+from physar_ray.optim.step import StepShape
 from physar_ray.plan.memory import (DTYPE_BYTES, GB, GPU_OVERHEAD, VLLM_BLOCK, activation_bytes, adamw_state_bytes,
                                     kv_cache_bytes, layer_activation_bytes, logits_bytes, partitioned,
                                     zero_buffer_bytes)
 from physar_ray.plan.model_shape import LMShape, TokenizerShape, lm_shape, tokenizer_shape
 from physar_ray.tokenizer.ddt import CHUNK_FRAMES
-from physar_ray.train.deepspeed import deepspeed_config
 
 TRANSIENT = ("activations", "logits")
 """Parts a training rank frees between steps (a colocated vLLM takes the GPU then)."""
@@ -89,37 +89,40 @@ class Models:
         return {name: self.__dict__[name] for name in ("lm", "tokenizer") if name in self.__dict__}
 
 
-def training_parts(step: SFTConfig, lm: LMShape, ranks: int, positions: int,
-                   checkpointing: bool) -> list[tuple[str, float]]:
-    """One data-parallel rank of ``step`` (an SFT or learner step config) training ``lm`` on step.batch_size
-    sequences a micro-step, ``positions`` of them scored by the output layer."""
+def training_parts(step: OptimConfig, shape: StepShape, lm: LMShape, positions: int, checkpointing: bool,
+                   lora: bool = False) -> list[tuple[str, float]]:
+    """One of shape.world_size data-parallel ranks of ``step`` (sft or grpo.learner) training ``lm`` (with LoRA
+    adapters when ``lora``) on shape.micro_batch_size sequences a micro-step, ``positions`` of them scored by the
+    output layer."""
+    ranks = shape.world_size
     w = DTYPE_BYTES[step.dtype_name]
-    trainable = lm.lora_trainable if step.lora else lm.parameters
-    weights = lm.parameters + (lm.lora_trainable if step.lora else 0)
+    trainable = lm.lora_trainable if lora else lm.parameters
+    weights = lm.parameters + (lm.lora_trainable if lora else 0)
     if step.backend == "ddp":  # autocast keeps fp32 weights; DDP's buckets hold a second copy of the gradients
         states = [("weights", weights * 4.0), ("gradients", trainable * 4.0),
                   ("optimizer", adamw_state_bytes(trainable, False)), ("all-reduce buckets", trainable * 4.0)]
     else:
         z = step.zero_stage
-        bucket = deepspeed_config(step, ranks, lm.parameters)["zero_optimization"]["reduce_bucket_size"]
+        bucket = deepspeed_config(step, shape, lm.parameters)["zero_optimization"]["reduce_bucket_size"]
         states = [("weights", partitioned(weights * w, "weights", z, ranks)),
                   ("gradients", partitioned(trainable * w, "gradients", z, ranks)),
                   ("optimizer", partitioned(adamw_state_bytes(trainable, w == 2), "optimizer", z, ranks)),
                   ("ZeRO buffers", zero_buffer_bytes(z, bucket, lm.largest_tensor, w))]
-    b, s = step.batch_size, lm.sequence_length
+    b, s = shape.micro_batch_size, lm.sequence_length
     return states + [("activations", activation_bytes(s, b, lm.hidden_size, lm.num_layers, w, checkpointing)),
                      ("logits", logits_bytes(b, positions, lm.vocab_size, w))]
 
 
-def training_fixes(prefix: str, step: SFTConfig, ranks: int, checkpointing: bool, batch_hint: str,
+def training_fixes(prefix: str, step: OptimConfig, shape: StepShape, checkpointing: bool, batch_hint: str,
                    ranks_hint: str) -> list[str]:
     """The knobs of a training rank's memory, most effective first."""
+    ranks = shape.world_size
     deepspeed = step.backend == "deepspeed"
     return [fix for use, fix in (
         (not deepspeed and ranks > 1, f"set {prefix}.backend=deepspeed (ZeRO partitions the model states)"),
         (deepspeed and step.zero_stage < 3, f"set {prefix}.zero_stage=3"),
         (not checkpointing, f"set {prefix}.gradient_checkpointing=true"),
-        (step.batch_size > 1, batch_hint),
+        (shape.micro_batch_size > 1, batch_hint),
         (deepspeed and step.zero_stage > 0, ranks_hint),
     ) if use]
 
@@ -131,8 +134,9 @@ def _divisors_above(n: int, above: int) -> str:
 def sft_worker(cfg: Config, models: Models, gpu: GPUSlot) -> list[Estimate]:
     """An SFT rank: sft.batch_size whole videos a micro-step, every position scored (HF's default logits)."""
     sft, lm = cfg.sft, models.lm
-    parts = training_parts(sft, lm, sft.num_workers, lm.sequence_length, sft.gradient_checkpointing)
-    fixes = training_fixes("sft", sft, sft.num_workers, sft.gradient_checkpointing,
+    shape = StepShape(sft.batch_size, sft.grad_accum, sft.num_workers)
+    parts = training_parts(sft, shape, lm, lm.sequence_length, sft.gradient_checkpointing, sft.lora)
+    fixes = training_fixes("sft", sft, shape, sft.gradient_checkpointing,
                            f"lower sft.batch_size (now {sft.batch_size}; raise sft.grad_accum to keep the batch)",
                            f"raise sft.num_workers (now {sft.num_workers})")
     return [Estimate("SFT worker", (*parts, (OVERHEAD, GPU_OVERHEAD)), gpu.usable, gpu.label,
@@ -142,14 +146,14 @@ def sft_worker(cfg: Config, models: Models, gpu: GPUSlot) -> list[Estimate]:
 def _learner(cfg: Config, lm: LMShape) -> tuple[list[tuple[str, float]], list[str]]:
     """A learner rank's parts (policy + the reference when it shares the GPU) and its fixes."""
     g, learner = cfg.grpo, cfg.grpo.learner
-    step = step_config(g)
-    parts = training_parts(step, lm, learner.num_workers, lm.target_codes + 1, learner.gradient_checkpointing)
+    shape = StepShape(learner.micro_batch_size, g.grad_accum, learner.num_workers)
+    parts = training_parts(learner, shape, lm, lm.target_codes + 1, learner.gradient_checkpointing)
     shared_reference = g.kl.beta > 0 and learner.reference == "same"
     if shared_reference:  # a deep copy of the policy as loaded (fp32), never partitioned
         parts.append(("reference policy (fp32)", lm.parameters * 4.0))
     more = _divisors_above(g.batch_size, learner.num_workers)
-    fixes = training_fixes("grpo.learner", step, learner.num_workers, learner.gradient_checkpointing,
-                           f"lower grpo.learner.micro_batch_size (now {step.batch_size})",
+    fixes = training_fixes("grpo.learner", learner, shape, learner.gradient_checkpointing,
+                           f"lower grpo.learner.micro_batch_size (now {learner.micro_batch_size})",
                            f"raise grpo.learner.num_workers (now {learner.num_workers}; a divisor of "
                            f"grpo.batch_size={g.batch_size}: {more})")
     if shared_reference:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from physar_ray import storage
-from physar_ray.cli import add_config_args, config_from
+from physar_ray.config.args import add_config_args, config_from
 from physar_ray.config import Config, dump
 
 

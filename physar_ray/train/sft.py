@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -36,35 +35,17 @@ from physar_ray.lm.input_noise import rank_noise, shift_codes, value_ranks
 from physar_ray.lm.model import enable_gradient_checkpointing, init_code_embeddings, save_pretrained, video_lm
 from physar_ray.lm.sequence import VideoLayout
 from physar_ray.lm.vocab import VisualVocab, VocabError
-from physar_ray.train.ddp import DDPBackend
-from physar_ray.train.deepspeed import DeepSpeedBackend
+from physar_ray.optim.adamw import adamw
+from physar_ray.optim.backends import BACKENDS
+from physar_ray.optim.step import StepShape
 
 log = logging.getLogger("physar.sft")
 
-BACKENDS = {"deepspeed": DeepSpeedBackend, "ddp": DDPBackend}
 TRAINER_STATE = "trainer.json"
 
 
 class EmptyShardError(ValueError):
     """A worker's data shard yielded no batch."""
-
-
-def warmup_cosine(step: int, warmup: int, total: int) -> float:
-    """Learning-rate multiplier: linear warm-up, then cosine decay to 0 at ``total``.
-
-    m(s) = (s + 1) / warmup for s < warmup, else ½·(1 + cos(π·(s − warmup) / (total − warmup))).
-    """
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: matrices decay; biases, norms (1-D tensors) do not (nanoGPT's rule)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
 
 
 class Reporter(Protocol):
@@ -182,10 +163,9 @@ def sft_loop(config: dict[str, Any], batches: Iterable[dict[str, Any]], reporter
     if cfg.gradient_checkpointing:
         enable_gradient_checkpointing(model)
     model = (_lora(model, cfg) if cfg.lora else model).train()  # the backend moves it to the device
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, cfg.warmup_steps, cfg.max_steps))
-    backend = BACKENDS[cfg.backend](model, optimizer, scheduler, cfg, world, device)
+    optimizer, scheduler = adamw(model, cfg, cfg.max_steps)
+    shape = StepShape(cfg.batch_size, cfg.grad_accum, world)
+    backend = BACKENDS[cfg.backend](model, optimizer, scheduler, cfg, shape, device)
 
     state: dict[str, Any] = {"step": 0, "tokens": 0, "resumed_at": []}
     resume = reporter.latest_checkpoint()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "physar_ray"
 LEAVES = {"config", "faults", "records", "storage", "resources"}
-CORE = {"sim", "measure", "tokenizer", "lm", "rl"}
+CORE = {"sim", "measure", "tokenizer", "lm", "rl", "optim"}
 ORCHESTRATION = {"data", "train", "grpo", "tune", "ray_runtime", "plan"}
 EDGES = {"report", "pipeline", "cli"}
 HEAVY = {"ray", "deepspeed", "vllm"}

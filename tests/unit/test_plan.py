@@ -11,6 +11,7 @@ from physar_ray.plan import memory
 from physar_ray.plan.cluster_file import Cluster, ClusterFileError, NodeType, read_cluster
 from physar_ray.plan.estimates import ESTIMATES, training_parts
 from physar_ray.plan.model_shape import ModelConfigError, lm_shape
+from physar_ray.optim.step import StepShape
 from physar_ray.plan.planner import plan
 from physar_ray.resources import stage_demands
 
@@ -33,7 +34,8 @@ def llama(paper):
 
 
 def parts(step, lm, ranks, positions, checkpointing=False):
-    return dict(training_parts(step, lm, ranks, positions, checkpointing))
+    shape = StepShape(step.batch_size, step.grad_accum, ranks)
+    return dict(training_parts(step, shape, lm, positions, checkpointing, step.lora))
 
 
 def test_llama_8b_counts_and_bf16_weights(llama):
@@ -77,7 +79,7 @@ def test_tiny_model_in_fp32_on_one_rank():
     p = parts(cfg.sft, lm, 1, lm.sequence_length)
     psi = 1_116_288
     assert (p["weights"], p["gradients"], p["optimizer"]) == (4 * psi, 4 * psi, 8 * psi)  # fp32: m + v, no master
-    assert p["ZeRO buffers"] == 2 * psi * 4  # buckets capped at the model's size (train/deepspeed.py)
+    assert p["ZeRO buffers"] == 2 * psi * 4  # buckets capped at the model's size (optim/deepspeed.py)
     assert p["activations"] == 4 * 34 * 194 * 8 * 128 * 2  # 4 layers, fp32 = twice the 16-bit bytes
     assert p["logits"] == 8 * 194 * 260 * 16
 

@@ -13,7 +13,7 @@ from physar_ray.lm.model import build_scratch_model, init_code_embeddings, load_
 from physar_ray.lm.sequence import VideoLayout, training_batch
 from physar_ray.lm.synthetic import moving_code_videos
 from physar_ray.lm.vocab import VisualVocab, scratch_vocab
-from physar_ray.train.sft import EmptyShardError, FolderReporter, loop_config, param_groups, sft_loop, warmup_cosine
+from physar_ray.train.sft import EmptyShardError, FolderReporter, loop_config, sft_loop
 
 SMALL = ["data.num_frames=8", "data.cond_frames=3", "data.contact_frames=[2, 5]", "tokenizer.num_tokens=4", "tokenizer.codebook_size=32",
          "sft.hidden_size=64", "sft.num_layers=2", "sft.num_heads=4", "sft.batch_size=16", "sft.lr=0.003",
@@ -40,21 +40,6 @@ def unigram_entropy(data: list[dict[str, np.ndarray]]) -> float:
     p = np.bincount(targets) / targets.size
     p = p[p > 0]
     return float(-(p * np.log(p)).sum())
-
-
-def test_warmup_cosine_hand_values():
-    # warm-up 4 steps: (s+1)/4; then ½(1 + cos(π·(s−4)/(12−4)))
-    assert [warmup_cosine(s, 4, 12) for s in (0, 3)] == [0.25, 1.0]
-    assert warmup_cosine(4, 4, 12) == 1.0
-    assert warmup_cosine(8, 4, 12) == pytest.approx(0.5)
-    assert warmup_cosine(12, 4, 12) == pytest.approx(0.0) and warmup_cosine(20, 4, 12) == pytest.approx(0.0)
-
-
-def test_param_groups_decay_matrices_only():
-    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.LayerNorm(4))
-    decay, plain = param_groups(model, 0.05)
-    assert [p.shape for p in decay["params"]] == [(4, 3)] and decay["weight_decay"] == 0.05
-    assert len(plain["params"]) == 3 and plain["weight_decay"] == 0.0
 
 
 def test_loop_learns_well_below_unigram(tmp_path):

@@ -1,4 +1,4 @@
-"""Plain torch DistributedDataParallel behind the SFT loop's step API (the baseline to ZeRO)."""
+"""Plain torch DistributedDataParallel behind the step API of SFT and the GRPO learner (the baseline to ZeRO)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from physar_ray.config import SFTConfig
+from physar_ray.config import OptimConfig
+from physar_ray.optim.step import StepShape
 
 STATE_FILE = "ddp_state.pt"
 
@@ -20,10 +21,10 @@ class DDPBackend:
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler, cfg: SFTConfig, world_size: int,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, cfg: OptimConfig, shape: StepShape,
                  device: torch.device) -> None:
         self.ddp = torch.nn.parallel.DistributedDataParallel(model.to(device))
-        self.optimizer, self.scheduler, self.cfg = optimizer, scheduler, cfg
+        self.optimizer, self.scheduler, self.cfg, self.grad_accum = optimizer, scheduler, cfg, shape.grad_accum
         self._micro = 0
         self._norm = float("nan")
         self._bf16 = cfg.dtype_name == "bf16"
@@ -35,13 +36,13 @@ class DDPBackend:
     def micro_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, bool]:
         """Forward + backward one micro-batch; (loss, True when it closed an optimizer step)."""
         self._micro += 1
-        boundary = self._micro % self.cfg.grad_accum == 0
+        boundary = self._micro % self.grad_accum == 0
         sync = contextlib.nullcontext() if boundary else self.ddp.no_sync()
         autocast = torch.autocast("cuda", torch.bfloat16) if self._bf16 else contextlib.nullcontext()
         with sync:
             with autocast:
                 loss = self.ddp(**batch).loss
-            (loss / self.cfg.grad_accum).backward()
+            (loss / self.grad_accum).backward()
         if boundary:
             if self.cfg.grad_clip > 0:
                 self._norm = float(torch.nn.utils.clip_grad_norm_(self.ddp.parameters(), self.cfg.grad_clip))

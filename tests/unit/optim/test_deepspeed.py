@@ -12,8 +12,10 @@ from tests.unit.train.test_sft_loop import VOCAB, batches, small_cfg
 from physar_ray.config import ConfigError, load
 from physar_ray.lm.model import load_pretrained, save_pretrained, video_lm
 from physar_ray.lm.sequence import VideoLayout
-from physar_ray.train.deepspeed import DeepSpeedBackend, deepspeed_config, zero_config
-from physar_ray.train.sft import FolderReporter, _ensure_process_group, loop_config, param_groups, sft_loop
+from physar_ray.optim.adamw import param_groups
+from physar_ray.optim.deepspeed import DeepSpeedBackend, deepspeed_config, zero_config
+from physar_ray.optim.step import StepShape
+from physar_ray.train.sft import FolderReporter, _ensure_process_group, loop_config, sft_loop
 
 STEPS = ["sft.max_steps=4", "sft.grad_accum=2", "sft.log_every=1", "sft.checkpoint_every=1000", "sft.warmup_steps=2"]
 
@@ -27,7 +29,8 @@ def test_stage3_settings_are_sized_for_the_model():
     big = zero_config(cfg, 8_000_000_000)  # an 8B model: DeepSpeed's own defaults
     assert big["reduce_bucket_size"] == 500_000_000 and big["stage3_prefetch_bucket_size"] == 50_000_000
     assert big["stage3_param_persistence_threshold"] == 100_000
-    stage2 = deepspeed_config(load(None, []).sft, 2, 120_000)["zero_optimization"]
+    sft = load(None, []).sft
+    stage2 = deepspeed_config(sft, StepShape(sft.batch_size, sft.grad_accum, 2), 120_000)["zero_optimization"]
     assert stage2["stage"] == 2 and not any(k.startswith("stage3") for k in stage2)
 
 
@@ -65,7 +68,8 @@ def _backend(cfg) -> DeepSpeedBackend:
     model = video_lm(cfg.sft, VideoLayout.from_config(cfg))[0].train()
     optimizer = torch.optim.AdamW(param_groups(model, cfg.sft.weight_decay), lr=cfg.sft.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
-    return DeepSpeedBackend(model, optimizer, scheduler, cfg.sft, 1, torch.device("cpu"))
+    shape = StepShape(cfg.sft.batch_size, cfg.sft.grad_accum, 1)
+    return DeepSpeedBackend(model, optimizer, scheduler, cfg.sft, shape, torch.device("cpu"))
 
 
 def _step(backend, batch) -> float:

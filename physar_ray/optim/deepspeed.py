@@ -1,4 +1,4 @@
-"""DeepSpeed for SFT and the GRPO learner: the JSON config built from ``SFTConfig``, the engine behind
+"""DeepSpeed for SFT and the GRPO learner: the JSON config built from an ``OptimConfig``, the engine behind
 the step API, and the full weights of a model whose parameters ZeRO-3 partitions.
 
 ZeRO stages: 1 partitions the fp32 Adam state over the ranks, 2 also the gradients, 3 also the
@@ -25,12 +25,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from physar_ray.config import SFTConfig
+from physar_ray.config import OptimConfig
+from physar_ray.optim.step import StepShape
 
 EXTENSIONS_DIR = Path.home() / ".cache" / "physar" / "torch_extensions"
 
 
-def zero_config(cfg: SFTConfig, num_params: int) -> dict[str, Any]:
+def zero_config(cfg: OptimConfig, num_params: int) -> dict[str, Any]:
     """The ``zero_optimization`` section, its buffers sized for the model.
 
     Communication buckets are capped at the model's size: DeepSpeed's default of 5e8 elements
@@ -47,12 +48,12 @@ def zero_config(cfg: SFTConfig, num_params: int) -> dict[str, Any]:
     return zero
 
 
-def deepspeed_config(cfg: SFTConfig, world_size: int, num_params: int) -> dict[str, Any]:
-    """The DeepSpeed JSON for ``cfg``: ZeRO stage, precision, batch sizes, clipping."""
+def deepspeed_config(cfg: OptimConfig, shape: StepShape, num_params: int) -> dict[str, Any]:
+    """The DeepSpeed JSON for ``cfg`` and ``shape``: ZeRO stage, precision, batch sizes, clipping."""
     return {
-        "train_micro_batch_size_per_gpu": cfg.batch_size,
-        "gradient_accumulation_steps": cfg.grad_accum,
-        "train_batch_size": cfg.batch_size * cfg.grad_accum * world_size,
+        "train_micro_batch_size_per_gpu": shape.micro_batch_size,
+        "gradient_accumulation_steps": shape.grad_accum,
+        "train_batch_size": shape.global_batch,
         "gradient_clipping": cfg.grad_clip,
         "zero_optimization": zero_config(cfg, num_params),
         "bf16": {"enabled": cfg.dtype_name == "bf16"},
@@ -107,12 +108,12 @@ def gathered_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor] | No
 
 
 class DeepSpeedBackend:
-    """The SFT loop's step API over a DeepSpeed engine (which accumulates, clips and schedules)."""
+    """The step API over a DeepSpeed engine (which accumulates, clips and schedules)."""
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler, cfg: SFTConfig, world_size: int,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, cfg: OptimConfig, shape: StepShape,
                  device: torch.device) -> None:
-        config = deepspeed_config(cfg, world_size, sum(p.numel() for p in model.parameters()))
+        config = deepspeed_config(cfg, shape, sum(p.numel() for p in model.parameters()))
         self.engine = _initialize(model, config, device, optimizer=optimizer, lr_scheduler=scheduler)
 
     @property
@@ -155,14 +156,15 @@ class DeepSpeedBackend:
             raise FileNotFoundError(f"{folder} holds no DeepSpeed state (deepspeed/): cannot resume from it")
 
 
-def partitioned_model(model: torch.nn.Module, cfg: SFTConfig, device: torch.device) -> torch.nn.Module:
+def partitioned_model(model: torch.nn.Module, cfg: OptimConfig, micro_batch_size: int,
+                      device: torch.device) -> torch.nn.Module:
     """A frozen ``model`` with its weights partitioned by ZeRO-3 over the ranks, without an optimizer
     (OpenRLHF keeps its reference model so): the GRPO reference of a ZeRO-3 learner costs each rank
     1/N of its weights instead of all of them. Call it on every rank; its forward gathers layer by
     layer like the policy's. The returned DeepSpeed engine must stay referenced: it owns the hooks."""
     num_params = sum(p.numel() for p in model.parameters())
     zero = zero_config(dataclasses.replace(cfg, zero_stage=3), num_params)
-    config = {"train_micro_batch_size_per_gpu": cfg.batch_size, "zero_optimization": zero,
+    config = {"train_micro_batch_size_per_gpu": micro_batch_size, "zero_optimization": zero,
               "bf16": {"enabled": cfg.dtype_name == "bf16"}, "steps_per_print": 2**31 - 1}
     engine = _initialize(model.eval().requires_grad_(False), config, device)
     engine.eval()  # not chained: DeepSpeedEngine.train (so .eval) returns None

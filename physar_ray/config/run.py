@@ -1,0 +1,85 @@
+"""The ``run``, ``storage`` and ``measure`` branches: what the whole run shares, object storage, tracking + rewards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from physar_ray.config.base import ConfigError, at_least, within
+from physar_ray.faults import parse as fault_spec
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """Tracking, physics errors and rewards (SPEC §3)."""
+
+    alpha: float = 4.0
+    """α: scale of the velocity reward R_vel = α·exp(−k·v_err) (SPEC §3)."""
+    k: float = 1.4
+    """k: decay of the velocity reward per unit of v_err (units/s)⁻¹ (SPEC §3)."""
+    floor_reward: float = 0.0
+    """R given to a video whose balls cannot be tracked in enough frames (with a reason code)."""
+    min_valid_fraction: float = 0.5
+    """Fraction of scored frames a ball must be tracked in for the video to get a real reward."""
+    min_area_px: float = 4.0
+    """Connected components smaller than this many pixels are specks, not balls."""
+    rim_px: int = 2
+    """Pixels added around a ball's core (coverage ≥ 0.5) to collect its antialiased or blurred rim."""
+    num_actors: int = 2
+    """Reward actors in the CPU pool (GRPO and `physar eval score`)."""
+    num_cpus_per_actor: float = 1.0
+    """CPUs each reward actor reserves."""
+    batch_size: int = 16
+    """Videos per reward-actor call: larger batches amortise the Ray call, smaller balance load."""
+
+    def __post_init__(self) -> None:
+        at_least(self, "measure", alpha=0, k=0, min_area_px=0, num_actors=1, batch_size=1)
+        within(self, "measure", floor_reward="[-1e6, 1e6]", min_valid_fraction="(0, 1]", rim_px="[0, 8]",
+               num_cpus_per_actor="(0, 64]")
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Object storage endpoint; credentials always come from the standard AWS environment."""
+
+    s3_endpoint: str = ""
+    """S3-compatible endpoint URL (MinIO, LocalStack); empty uses AWS_ENDPOINT_URL or AWS."""
+    s3_region: str = ""
+    """Region; empty uses AWS_REGION / AWS_DEFAULT_REGION or us-east-1."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What the whole run shares."""
+
+    preset: str = "default"
+    """Name of the preset this config was loaded from (informational)."""
+    ray_address: str = ""
+    """Ray cluster to join; empty starts a local instance (or joins RAY_ADDRESS if set)."""
+    num_cpus: int = 0
+    """CPUs for a local Ray instance; 0 lets Ray detect them."""
+    tune: bool = False
+    """`physar run` ends with the `tune` stage: a sweep (the tune branch) of GRPO runs from the SFT model."""
+    train_resource: str = ""
+    """Custom Ray resource every *training* worker asks for (tokenizer training, SFT, GRPO learners), one unit per
+    GPU (one per worker without a GPU), so the autoscaler starts the node type that declares it (cluster/aws.yaml:
+    learner); empty: CPUs and GPUs alone decide."""
+    infer_resource: str = ""
+    """The same for *inference* actors (encode/reconstruct pools, evaluation generation, GRPO rollout actors;
+    cluster/aws.yaml: rollout)."""
+    faults: tuple[str, ...] = ()
+    """Faults to inject, for fault tests and drills (docs/fault-tolerance.md): `POINT@STEP` or `POINT[RANK]@STEP`
+    kills that worker's process once when it reaches STEP (points: tokenizer.worker, sft.worker); empty: none."""
+
+    def __post_init__(self) -> None:
+        for key in ("train_resource", "infer_resource"):
+            name = getattr(self, key)
+            if name in ("CPU", "GPU", "memory", "object_store_memory") or (name and not name.isidentifier()):
+                raise ConfigError(f"run.{key}={name!r} must be a custom resource name (letters, digits, _), "
+                                  "as declared in the cluster file's node types, not a built-in resource")
+        for spec in self.faults:
+            try:
+                fault_spec(spec)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+
+
