@@ -30,7 +30,7 @@ from tests.unit.grpo.grpo_helpers import build_assets, tiny_config  # noqa: E402
 from physar_ray.data.generate import generate  # noqa: E402
 from physar_ray.grpo.controller import GRPOController, step_seed  # noqa: E402
 from physar_ray.grpo.learner import LearnerWorker, free_port  # noqa: E402
-from physar_ray.grpo.reward import RewardWorker  # noqa: E402
+from physar_ray.runtime.reward_pool import RewardWorker  # noqa: E402
 from physar_ray.grpo.rollout import RolloutWorker  # noqa: E402
 from physar_ray.lm.sequence import VideoLayout  # noqa: E402
 from physar_ray.rl.advantages import group_advantages  # noqa: E402

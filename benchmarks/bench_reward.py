@@ -21,7 +21,7 @@ import time
 import ray
 
 from physar_ray.config import SCENARIOS, load
-from physar_ray.grpo.reward import RewardPool
+from physar_ray.runtime.reward_pool import RewardPool
 from physar_ray.measure.score import score_video
 from physar_ray.sim.video import make_video
 

@@ -55,7 +55,7 @@ def main() -> None:
         shard_rate = single_process(single_cfg, shards, os.path.join(tmp, "single"))
         print(f"simulate+render+Parquet, 1 process: {shard_rate:9.0f} frames/s/core")
 
-        from physar_ray.ray_runtime import ensure_ray
+        from physar_ray.runtime.cluster import ensure_ray
 
         ensure_ray(cfg.run)
         start = time.perf_counter()

@@ -48,11 +48,25 @@ def _s3_filesystem(endpoint: str = "", region: str = "") -> pafs.S3FileSystem:
 
 
 _S3_SETTINGS: dict[str, str] = {"endpoint": "", "region": ""}
+S3_ENV = {"endpoint": "PHYSAR_S3_ENDPOINT", "region": "PHYSAR_S3_REGION"}
+"""Where a process that was not configured (a Ray worker or actor) finds ``storage.s3_endpoint`` /
+``storage.s3_region``: ``runtime.ensure_ray`` puts them into the job's runtime_env."""
 
 
 def configure(endpoint: str = "", region: str = "") -> None:
     """Set the S3 endpoint/region from config (``cfg.storage``) for this process."""
     _S3_SETTINGS.update(endpoint=endpoint, region=region)
+
+
+def s3_settings() -> dict[str, str]:
+    """This process's endpoint/region: the configured ones, else PHYSAR_S3_ENDPOINT / PHYSAR_S3_REGION
+    (empty: the AWS environment decides)."""
+    return {key: _S3_SETTINGS[key] or os.environ.get(var, "") for key, var in S3_ENV.items()}
+
+
+def s3_env_vars() -> dict[str, str]:
+    """The non-empty settings as the environment variables a worker process reads (for a runtime_env)."""
+    return {S3_ENV[key]: value for key, value in s3_settings().items() if value}
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -61,7 +75,7 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
         parsed = urlparse(uri)
         if not parsed.netloc:
             raise StorageError(f"{uri!r} has no bucket: use s3://bucket/prefix")
-        return _s3_filesystem(**_S3_SETTINGS), f"{parsed.netloc}{parsed.path}".rstrip("/")
+        return _s3_filesystem(**s3_settings()), f"{parsed.netloc}{parsed.path}".rstrip("/")
     if "://" in uri:
         raise StorageError(f"{uri!r}: only local paths and s3:// URIs are supported")
     return pafs.LocalFileSystem(), str(Path(uri).expanduser().resolve())

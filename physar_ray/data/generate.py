@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from physar_ray import storage
-from physar_ray.config import Config, DataConfig, StorageConfig, dump, to_dict
+from physar_ray.config import Config, DataConfig, dump, to_dict
 from physar_ray.records import check_schema
 
 log = logging.getLogger("physar.data")
@@ -69,11 +69,11 @@ def plan_shards(cfg: DataConfig) -> list[Shard]:
     return shards
 
 
-def write_shard(shard: Shard, out: str, cfg: DataConfig, storage_cfg: StorageConfig) -> dict[str, Any]:
-    """Simulate, render and atomically write one shard; returns its summary (runs in a Ray task)."""
+def write_shard(shard: Shard, out: str, cfg: DataConfig) -> dict[str, Any]:
+    """Simulate, render and atomically write one shard; returns its summary (runs in a Ray task, whose S3
+    settings come from the job's runtime_env)."""
     from physar_ray.sim.video import make_video_table
 
-    storage.configure(storage_cfg.s3_endpoint, storage_cfg.s3_region)
     table, rejected = make_video_table(shard.scenario, shard.split, cfg.seed, range(shard.start, shard.stop), cfg)
     summary = {"scenario": shard.scenario, "split": shard.split, "start": shard.start, "stop": shard.stop,
                "videos": shard.stop - shard.start, "rejected": dict(rejected), "data_hash": data_hash(cfg)}
@@ -123,10 +123,10 @@ def _run_shards(shards: list[Shard], out: str, cfg: Config) -> dict[str, dict[st
     """Simulate and write ``shards`` with Ray Data; relpath → the summary each shard's footer holds."""
     from physar_ray.data.dataset import over_shards
 
-    data_cfg, storage_cfg = cfg.data, cfg.storage
+    data_cfg = cfg.data
 
     def simulate_shard(shard: Shard) -> dict[str, Any]:
-        return {"relpath": [shard.relpath], "summary": [json.dumps(write_shard(shard, out, data_cfg, storage_cfg))]}
+        return {"relpath": [shard.relpath], "summary": [json.dumps(write_shard(shard, out, data_cfg))]}
 
     rows = over_shards(shards, simulate_shard, data_cfg.num_cpus_per_task).iter_rows()
     return {row["relpath"]: json.loads(row["summary"]) for row in rows}
@@ -134,9 +134,9 @@ def _run_shards(shards: list[Shard], out: str, cfg: Config) -> dict[str, dict[st
 
 def generate(cfg: Config, out: str) -> dict[str, Any]:
     """Write every planned shard that is missing under ``out``; return the manifest."""
-    from physar_ray.ray_runtime import ensure_ray
+    from physar_ray.runtime.cluster import configure_storage, ensure_ray
 
-    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
+    configure_storage(cfg)
     storage.check_writable(out)
     found = existing_shards(out)
     _check_compatible(found, cfg.data, out)

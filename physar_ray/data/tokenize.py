@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from physar_ray import resources, storage
-from physar_ray.config import Config, StorageConfig
+from physar_ray.config import Config
 from physar_ray.records import TOKENS_SCHEMA, VIDEO_SCHEMA
 
 log = logging.getLogger("physar.tokenize")
@@ -26,12 +26,11 @@ log = logging.getLogger("physar.tokenize")
 class _TokenizerActor:
     """Loads the tokenizer checkpoint once per actor; subclasses map one block."""
 
-    def __init__(self, tokenizer_uri: str, resolution: int, storage_cfg: StorageConfig, decode_seed: int = 0):
+    def __init__(self, tokenizer_uri: str, resolution: int, decode_seed: int = 0):
         import torch
 
         from physar_ray.tokenizer.ddt import DDTokenizer
 
-        storage.configure(storage_cfg.s3_endpoint, storage_cfg.s3_region)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = DDTokenizer.load(tokenizer_uri, resolution=resolution, device=device)
         self.decode_seed = decode_seed
@@ -68,7 +67,7 @@ def _map(ds: Any, worker: type, tokenizer_uri: str, cfg: Config, num_actors: int
 
     return ds.map_batches(
         worker,
-        fn_constructor_args=(tokenizer_uri, cfg.data.resolution, cfg.storage),
+        fn_constructor_args=(tokenizer_uri, cfg.data.resolution),
         batch_size=batch_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=num_actors),
@@ -105,7 +104,7 @@ def _mapped(cfg: Config, src: str, tokenizer_uri: str, worker: type, schema: pa.
     import pyarrow.compute as pc
 
     from physar_ray.data.dataset import read_dataset
-    from physar_ray.ray_runtime import ensure_ray
+    from physar_ray.runtime.cluster import ensure_ray
 
     _check_columns(src, schema, what)
     ensure_ray(cfg.run)

@@ -2,7 +2,7 @@
 
 One step is five named phases, each timed as ``time/<phase>_s``: ``rollout`` (generate +
 decode on the rollout actors, also reported apart as ``time/generate_s`` and ``time/decode_s``),
-``reward`` (the RewardPool scores every video against its condition's ground truth),
+``reward`` (the ``runtime.RewardPool`` scores every video against its condition's ground truth),
 ``learn`` (advantages, then the learner group's update), ``sync`` (learner rank 0 → rollout
 actors, with a version). Faults: a dead rollout or reward actor is replaced and its work
 re-run (the new rollout actor loads the current weights first); a dead learner rank makes
@@ -27,15 +27,17 @@ from ray.exceptions import RayActorError
 from tqdm import tqdm
 
 from physar_ray import storage
-from physar_ray.config import Config, ConfigError, SamplingConfig, dump
+from physar_ray.config import Config, SamplingConfig, dump
 from physar_ray.grpo.learner import LearnerGroup, get_all
-from physar_ray.grpo.placement import Placement, run_bundles
-from physar_ray.grpo.reward import RewardPool
+from physar_ray.grpo.placement import Placement, check_resources
 from physar_ray.grpo.prompts import load_prompts
 from physar_ray.grpo.rollout import Prompt, Rollout, RolloutWorker
 from physar_ray.lm.sequence import VideoLayout
 from physar_ray.measure.score import VideoScore
 from physar_ray.rl.advantages import constant_groups, group_advantages
+from physar_ray.runtime.actor_group import ActorGroup
+from physar_ray.runtime.cluster import configure_storage, ensure_ray
+from physar_ray.runtime.reward_pool import RewardPool
 
 log = logging.getLogger("physar.grpo")
 
@@ -45,23 +47,6 @@ MAX_ROLLOUT_RETRIES = 3
 
 class LearnerFailure(RuntimeError):
     """A learner rank died during an update or a weight push; the group restarts from the checkpoint."""
-
-
-def check_resources(cfg: Config, available: dict[str, float]) -> None:
-    """Fail before starting any actor when the cluster cannot hold them all at once (every resource of the run's
-    bundles, custom ones included)."""
-    need: dict[str, float] = {}
-    for bundle in run_bundles(cfg):
-        for key, amount in bundle.items():
-            need[key] = need.get(key, 0.0) + amount
-    for key, total in need.items():
-        have = available.get(key, 0.0)
-        if total > have + 1e-9:
-            knobs = {"CPU": "num_cpus_per_worker", "GPU": "num_gpus_per_worker / grpo.learner.use_gpu"}
-            what = knobs.get(key, f"the custom resource of run.train_resource / run.infer_resource ({key!r})")
-            raise ConfigError(f"GRPO's actors need {total:g} {key} (rollout, learner and reward bundles: "
-                              f"{run_bundles(cfg)}) but the Ray cluster has {have:g}: lower grpo.rollout/grpo.learner "
-                              f"num_workers or {what}, measure.num_actors, or add nodes")
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -91,11 +76,13 @@ class GRPOController:
         self.prompts = load_prompts(data_uri, cfg)
         self.placement = Placement.reserve(cfg)
         try:
-            self.rewards = RewardPool(cfg.measure, cfg.data.cond_frames, storage_cfg=cfg.storage,
+            self.rewards = RewardPool(cfg.measure, cfg.data.cond_frames,
                                       placement=lambda slot: self.placement.options("reward", slot))
-            self._rollout_actor = ray.remote(RolloutWorker)  # resources and bundle from self.placement
-            self.rollouts = [self._spawn_rollout(i) for i in range(self.grpo.rollout.num_workers)]
-            self.counters = {"rollout_restarts": 0, "learner_restarts": 0}
+            self.rollouts = ActorGroup(  # resources and bundle from self.placement
+                RolloutWorker, self.grpo.rollout.num_workers, name="rollout actor",
+                args=lambda i: (model_uri, tokenizer_uri, self.layout, self.grpo.rollout, self.grpo.colocate),
+                options=lambda i: self.placement.options("rollout", i))
+            self.learner_restarts = 0
             self._handle: Any = None
             self._pending: tuple[int, list] | None = None
             self.history = self._read_history()
@@ -106,15 +93,11 @@ class GRPOController:
 
     # -- actors ----------------------------------------------------------------------------
 
-    def _spawn_rollout(self, index: int) -> Any:
-        return self._rollout_actor.options(**self.placement.options("rollout", index)).remote(
-            self.model_uri, self.tokenizer_uri, self.layout, self.grpo.rollout, self.cfg.storage, self.grpo.colocate)
-
     def _start_learners(self) -> None:
         """(Re)start the learner group from the latest checkpoint, if any, and sync its weights out."""
         latest = storage.join(self.out, "checkpoints", "latest.json")
         resume = storage.read_json(latest)["path"] if storage.exists(latest) else ""
-        self.learners = LearnerGroup(self.grpo, self.model_uri, self.cfg.storage, resume,
+        self.learners = LearnerGroup(self.grpo, self.model_uri, resume,
                                      placement=lambda rank: self.placement.options("learner", rank))
         self.step = self.learners.step_count
         self.history = [h for h in self.history if h.get("grpo/step", -1) < self.step]
@@ -136,9 +119,8 @@ class GRPOController:
                    for i, w in enumerate(self.rollouts)])
 
     def _replace_rollout(self, index: int) -> None:
-        log.warning("rollout actor %d died; starting a replacement with weights version %d", index, self.step)
-        self.counters["rollout_restarts"] += 1
-        self.rollouts[index] = self._spawn_rollout(index)
+        """A new rollout actor in the dead one's slot, loading weights version ``self.step`` first."""
+        self.rollouts.replace(index)
         if self.grpo.sync.backend == "object_store":
             ray.get(self.rollouts[index].load_weights.remote(self._handle))
         else:
@@ -216,10 +198,10 @@ class GRPOController:
             try:
                 return self._step()
             except LearnerFailure as exc:
-                if self.counters["learner_restarts"] >= self.grpo.max_restarts:
+                if self.learner_restarts >= self.grpo.max_restarts:
                     raise
                 log.warning("a learner rank died (%s); restarting the group from the last checkpoint", exc)
-                self.counters["learner_restarts"] += 1
+                self.learner_restarts += 1
                 self.learners.shutdown()
                 self._start_learners()
 
@@ -265,15 +247,15 @@ class GRPOController:
                    "time/decode_s": max(r.decode_s for r in rollouts),
                    "time/reward_s": t_reward - t_rollout, "time/learn_s": t_learn - t_reward, **synced,
                    "time/step_s": time.perf_counter() - t0,
-                   "grpo/reward_restarts": self.rewards.restarts,
-                   **{f"grpo/{k}": v for k, v in self.counters.items()}}
+                   "grpo/reward_restarts": self.rewards.restarts, "grpo/rollout_restarts": self.rollouts.restarts,
+                   "grpo/learner_restarts": self.learner_restarts}
         self.history.append(metrics)
         return metrics
 
     def _colocated(self, method: str) -> None:
         """With grpo.colocate, ``sleep`` or ``wake_up`` on every rollout actor (a dead one is replaced at its next call)."""
         if self.grpo.colocate:
-            ray.wait([getattr(r, method).remote() for r in self.rollouts], num_returns=len(self.rollouts))
+            ray.wait(self.rollouts.call(method), num_returns=len(self.rollouts))
 
     def evaluate(self) -> dict[str, Any]:
         """One sample per held-out prompt (RL range and OOD) from the current weights, drawn as `physar eval
@@ -356,8 +338,7 @@ class GRPOController:
     def shutdown(self) -> None:
         self.learners.shutdown()
         self.rewards.shutdown()
-        for w in self.rollouts:
-            ray.kill(w)
+        self.rollouts.shutdown()
         self.placement.release()
 
 
@@ -414,9 +395,7 @@ def reward_curve(history: list[dict[str, Any]]) -> bytes:
 def run_grpo(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str,
              on_eval: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """`physar grpo`: config.resolved.yaml beside the outputs, then the whole run (resuming if possible)."""
-    from physar_ray.ray_runtime import ensure_ray
-
-    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
+    configure_storage(cfg)
     storage.write_text(storage.join(out, "config.resolved.yaml"), dump(cfg))
     ensure_ray(cfg.run)
     controller = GRPOController(cfg, model_uri, tokenizer_uri, data_uri, out)

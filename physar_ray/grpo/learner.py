@@ -1,8 +1,8 @@
 """Learner ranks: GRPO policy updates with a frozen reference, on the step backends of physar_ray/optim (SPEC §6).
 
 ``LearnerWorker`` is a plain class (one rank; a unit test runs it in process with a one-rank
-gloo group); ``LearnerGroup`` makes N of them Ray actors joined by torch.distributed (gloo on
-CPU, NCCL on GPU). The policy is wrapped in :class:`PolicyLoss`, a module whose forward
+gloo group); ``LearnerGroup`` makes N of them Ray actors (a ``runtime.ActorGroup``) joined by
+torch.distributed (gloo on CPU, NCCL on GPU). The policy is wrapped in :class:`PolicyLoss`, a module whose forward
 returns the GRPO loss, so the step backends (DeepSpeed ZeRO or DDP: accumulation, clipping,
 AdamW, warm-up + cosine) train it unchanged.
 
@@ -32,11 +32,12 @@ import numpy as np
 import torch
 
 from physar_ray import storage
-from physar_ray.config import GRPOConfig, SamplingConfig, StorageConfig
+from physar_ray.config import GRPOConfig, SamplingConfig
 from physar_ray.grpo.weight_sync import CollectiveSync, ObjectStoreSync, Spec, SyncStats, WeightSync, weight_spec
 from physar_ray.lm.sampling import chosen_logprobs, filtered_logits, visual_logits
 from physar_ray.lm.vocab import VisualVocab
 from physar_ray.rl.losses import grpo_loss
+from physar_ray.runtime.actor_group import ActorGroup
 
 REF_LOGP_FLOOR = -30.0
 """The reference's log-probs are clamped here: a token outside π_ref's top-k/top-p support has
@@ -138,10 +139,7 @@ def upload_folder(folder: Path, uri: str) -> None:
 class LearnerWorker:
     """One data-parallel rank: policy + optimizer behind a step backend, and the frozen reference."""
 
-    def __init__(self, rank: int, world_size: int, model_uri: str, cfg: GRPOConfig,
-                 storage_cfg: StorageConfig | None = None) -> None:
-        if storage_cfg is not None:
-            storage.configure(storage_cfg.s3_endpoint, storage_cfg.s3_region)
+    def __init__(self, rank: int, world_size: int, model_uri: str, cfg: GRPOConfig) -> None:
         self.rank, self.world_size, self.model_uri, self.cfg = rank, world_size, model_uri, cfg
         torch.set_num_threads(max(1, int(cfg.learner.num_cpus_per_worker)))  # more threads than reserved CPUs thrash
         self.sync: WeightSync | None = None
@@ -296,18 +294,17 @@ def get_all(refs: list[Any]) -> list[Any]:
 class LearnerGroup:
     """``grpo.learner.num_workers`` LearnerWorker actors in one torch.distributed group."""
 
-    def __init__(self, cfg: GRPOConfig, model_uri: str, storage_cfg: StorageConfig | None = None,
-                 resume_uri: str = "", placement: Callable[[int], dict] | None = None) -> None:
+    def __init__(self, cfg: GRPOConfig, model_uri: str, resume_uri: str = "",
+                 placement: Callable[[int], dict] | None = None) -> None:
         """``placement(rank)``: actor options for that rank (a GRPO run pins each to its bundle)."""
         import ray
 
-        learner, placement = cfg.learner, placement or (lambda rank: {})
-        actor = ray.remote(num_cpus=learner.num_cpus_per_worker, num_gpus=1 if learner.use_gpu else 0)(LearnerWorker)
-        n = learner.num_workers
-        self.workers = [actor.options(**placement(rank)).remote(rank, n, model_uri, cfg, storage_cfg) for rank in range(n)]
+        learner, n = cfg.learner, cfg.learner.num_workers
+        self.workers = ActorGroup(LearnerWorker, n, lambda rank: (rank, n, model_uri, cfg), placement,
+                                  name="learner rank", num_cpus=learner.num_cpus_per_worker,
+                                  num_gpus=1 if learner.use_gpu else 0)
         address, port = ray.get(self.workers[0].address.remote())
-        steps = ray.get([w.setup.remote(address, port, resume_uri) for w in self.workers])
-        self.step_count = steps[0]
+        self.step_count = ray.get(self.workers.call("setup", address, port, resume_uri))[0]
 
     @property
     def rank0(self) -> Any:
@@ -326,21 +323,17 @@ class LearnerGroup:
         return merged
 
     def save(self, uri: str, state: dict[str, Any]) -> None:
-        get_all([w.save.remote(uri, state) for w in self.workers])
+        get_all(self.workers.call("save", uri, state))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The policy's full state dict (rank 0's; every rank takes part in the gather)."""
-        return get_all([w.state_dict.remote() for w in self.workers])[0]
+        return get_all(self.workers.call("state_dict"))[0]
 
     def push_weights(self, version: int) -> list[Any]:
         """Every rank's ``push_weights`` call, rank 0's first (whose result is the one that counts): all
         ranks enter the ZeRO-3 gather. Wait on them with :func:`get_all`."""
-        return [w.push_weights.remote(version) for w in self.workers]
+        return self.workers.call("push_weights", version)
 
     def shutdown(self) -> None:
-        import ray
-
-        for w in self.workers:
-            ray.kill(w)
-        self.workers = []
+        self.workers.shutdown()
 

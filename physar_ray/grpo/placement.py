@@ -5,9 +5,8 @@ reward actors; with ``grpo.colocate`` rollout actor i and learner rank i share b
 a GPU cluster, each asking for half of it), then the reward actors. The controller reserves them
 all at once (gang scheduling: the run starts only when every actor fits, and an autoscaler sees
 the whole request), or, inside a Ray Tune trial, uses the trial's group, whose bundle 0 is the
-trial's driver (``tune.sweep.trial_bundles``). Each actor asks for its bundle by index: with
-captured but unpinned actors, a small actor can land in a larger actor's bundle and leave that one
-unschedulable. A replaced actor goes back into the bundle of the one it replaces.
+trial's driver (``tune.sweep.trial_bundles``). Each actor asks for its bundle by index
+(``runtime.placement.BundleGroup``); a replaced actor goes back into the bundle of the one it replaces.
 """
 
 from __future__ import annotations
@@ -15,7 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from physar_ray import resources
-from physar_ray.config import Config
+from physar_ray.config import Config, ConfigError
+from physar_ray.runtime.cluster import shortfall
+from physar_ray.runtime.placement import BundleGroup
 
 def _counts(cfg: Config) -> dict[str, int]:
     return {"rollout": cfg.grpo.rollout.num_workers, "learner": cfg.grpo.learner.num_workers,
@@ -47,40 +48,32 @@ def bundle_index(cfg: Config, kind: str, index: int, offset: int = 0) -> int:
     return offset + starts[kind] + index
 
 
+def check_resources(cfg: Config, available: dict[str, float]) -> None:
+    """Fail before starting any actor when the cluster cannot hold them all at once (every resource of the run's
+    bundles, custom ones included)."""
+    for key, total, have in shortfall(run_bundles(cfg), available):
+        knobs = {"CPU": "num_cpus_per_worker", "GPU": "num_gpus_per_worker / grpo.learner.use_gpu"}
+        what = knobs.get(key, f"the custom resource of run.train_resource / run.infer_resource ({key!r})")
+        raise ConfigError(f"GRPO's actors need {total:g} {key} (rollout, learner and reward bundles: "
+                          f"{run_bundles(cfg)}) but the Ray cluster has {have:g}: lower grpo.rollout/grpo.learner "
+                          f"num_workers or {what}, measure.num_actors, or add nodes")
+
+
 class Placement:
     """Actor options: each actor's resources, pinned to its bundle when the run has a group."""
 
-    def __init__(self, cfg: Config, group: Any = None, offset: int = 0) -> None:
-        self.cfg, self.group, self.offset = cfg, group, offset
+    def __init__(self, cfg: Config, bundles: BundleGroup | None = None) -> None:
+        self.cfg, self.bundles = cfg, bundles or BundleGroup()
 
     @classmethod
     def reserve(cls, cfg: Config, timeout_s: float = 600.0) -> Placement:
         """Inside a placement group (a Tune trial): use it, after its driver bundle; else reserve one."""
-        from ray.util import get_current_placement_group, placement_group, remove_placement_group
-
-        current = get_current_placement_group()
-        if current is not None:
-            return cls(cfg, current, offset=1)
-        group = placement_group(run_bundles(cfg), strategy="PACK")
-        if not group.wait(timeout_s):
-            remove_placement_group(group)
-            raise RuntimeError(f"GRPO's actors ({run_bundles(cfg)}) could not all be placed within {timeout_s:g} s: "
-                               "the cluster is short of CPUs/GPUs (an autoscaler may still be adding nodes); lower "
-                               "grpo.rollout / grpo.learner num_workers or their resources, or measure.num_actors")
-        return cls(cfg, group)
+        return cls(cfg, BundleGroup.reserve(run_bundles(cfg), timeout_s, "GRPO's actors",
+                                            "lower grpo.rollout / grpo.learner num_workers or their resources, "
+                                            "or measure.num_actors"))
 
     def options(self, kind: str, index: int) -> dict[str, Any]:
-        request = actor_request(self.cfg, kind).options()
-        if self.group is None:
-            return request
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
-        return {**request, "scheduling_strategy": PlacementGroupSchedulingStrategy(
-            placement_group=self.group, placement_group_bundle_index=bundle_index(self.cfg, kind, index, self.offset))}
+        return self.bundles.pin(actor_request(self.cfg, kind).options(), bundle_index(self.cfg, kind, index))
 
     def release(self) -> None:
-        """Remove a group this run reserved (a Tune trial's group belongs to Tune)."""
-        if self.group is not None and self.offset == 0:
-            from ray.util import remove_placement_group
-
-            remove_placement_group(self.group)
+        self.bundles.release()

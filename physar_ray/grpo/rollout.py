@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from physar_ray import storage
-from physar_ray.config import RolloutConfig, SamplingConfig, StorageConfig
+from physar_ray.config import RolloutConfig, SamplingConfig
 from physar_ray.grpo.weight_sync import VLLM_RECEIVER, CollectiveSync, Spec, WeightSync, join_vllm_broadcast
 from physar_ray.lm.factory import open_engine
 from physar_ray.lm.sequence import VideoLayout, full_video, generated_codes, prompt_ids
@@ -71,10 +70,8 @@ class RolloutWorker:
     """The policy's inference copy plus the DDT tokenizer; plain class, a Ray actor in GRPO."""
 
     def __init__(self, model_uri: str, tokenizer_uri: str, layout: VideoLayout, cfg: RolloutConfig,
-                 storage_cfg: StorageConfig | None = None, colocated: bool = False) -> None:
+                 colocated: bool = False) -> None:
         """``colocated``: the actor shares its device with a learner rank (grpo.colocate) and sleeps during updates."""
-        if storage_cfg is not None:
-            storage.configure(storage_cfg.s3_endpoint, storage_cfg.s3_region)
         torch.set_num_threads(max(1, int(cfg.num_cpus_per_worker)))  # more threads than reserved CPUs thrash
         use_gpu = cfg.num_gpus_per_worker > 0 and torch.cuda.is_available()
         self.device = torch.device("cuda" if use_gpu else "cpu")

@@ -6,8 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from physar_ray import storage
 from physar_ray.config import load
+from physar_ray.runtime.cluster import configure_storage
 
 DESCRIPTION = """\
 Place a run's work on a cluster before starting it, and check every GPU worker's memory.
@@ -41,7 +41,7 @@ def _plan(args: argparse.Namespace) -> int:
     from physar_ray.plan.render import as_json, text
 
     cfg = load(args.preset, args.overrides)
-    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
+    configure_storage(cfg)
     cluster = read_cluster(args.cluster) if args.cluster else local_cluster(cfg.run.num_cpus)
     result = plan(cfg, cluster, args.model_config)
     sys.stdout.write(as_json(result) if args.format == "json" else text(result))

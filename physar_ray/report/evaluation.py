@@ -14,10 +14,10 @@ import pyarrow as pa
 
 from physar_ray import storage
 from physar_ray.config import Config
-from physar_ray.grpo.reward import RewardPool
 from physar_ray.measure.baselines import PREDICTORS, predict
 from physar_ray.measure.tracker import track
-from physar_ray.ray_runtime import ensure_ray
+from physar_ray.runtime.cluster import ensure_ray
+from physar_ray.runtime.reward_pool import RewardPool
 from physar_ray.records import check_schema, rows_to_table, table_to_records
 from physar_ray.report import plots
 from physar_ray.report.tables import group_metrics, report_markdown
@@ -39,7 +39,7 @@ def score_dataset(data_uri: str, out_uri: str, cfg: Config, baselines: tuple[str
     files = video_files(data_uri)
     storage.check_writable(out_uri)
     ensure_ray(cfg.run)
-    pool = RewardPool(cfg.measure, cfg.data.cond_frames, storage_cfg=cfg.storage)
+    pool = RewardPool(cfg.measure, cfg.data.cond_frames)
     try:
         rows = pool.score_files(files, baselines)
     finally:

@@ -11,11 +11,12 @@ from collections.abc import Callable
 
 from physar_ray import storage
 from physar_ray.config import Config, dump, load
+from physar_ray.runtime.cluster import configure_storage
 
 
 def _config(args: argparse.Namespace) -> Config:
     cfg = load(args.preset, args.overrides)
-    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
+    configure_storage(cfg)
     storage.write_text(storage.join(args.out, "config.resolved.yaml"), dump(cfg))
     return cfg
 

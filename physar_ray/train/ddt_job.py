@@ -82,11 +82,10 @@ def _worker(config: dict[str, Any]) -> None:
     import torch
 
     from physar_ray.train.ddt import train_ddt
-    from physar_ray.train.sft_job import RayTrainReporter
+    from physar_ray.runtime.train_reporter import RayTrainReporter
 
     root = from_dict(config["cfg"])
-    cfg = root.tokenizer
-    storage.configure(root.storage.s3_endpoint, root.storage.s3_region)
+    cfg = root.tokenizer  # S3 settings: the job's runtime_env (runtime.ensure_ray)
     torch.set_num_threads(max(1, int(cfg.num_cpus_per_worker)))  # Ray sets 1 thread per reserved CPU, rounded
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
@@ -160,7 +159,7 @@ def run_ddt_training(cfg: Config, out_uri: str, data_uri: str | None = None) -> 
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from physar_ray.ray_runtime import ensure_ray
+    from physar_ray.runtime.cluster import ensure_ray
     from physar_ray.tokenizer.ddt import DDTokenizer
 
     start = time.perf_counter()

@@ -38,7 +38,6 @@ class Generator:
     """The engine in a Ray actor (see :func:`generator`); plain class."""
 
     def __init__(self, cfg: Config, model_uri: str) -> None:
-        storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
         torch.set_num_threads(max(1, int(cfg.generate.num_cpus)))  # more threads than reserved CPUs thrash
         self.cfg, self.engine = cfg, make_engine(cfg, model_uri, VideoLayout.from_config(cfg))
 
@@ -57,7 +56,7 @@ def generator(cfg: Config, model_uri: str) -> Iterator[Generate]:
     node, which has none). The actor, and the device memory it holds, go when the block ends."""
     import ray
 
-    from physar_ray.ray_runtime import ensure_ray
+    from physar_ray.runtime.cluster import ensure_ray
 
     ensure_ray(cfg.run)
     actor = ray.remote(Generator).options(**resources.generation_actor(cfg).options()).remote(cfg, model_uri)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,8 @@ from physar_ray.faults import FaultInjector
 from physar_ray.lm.model import export_model, video_vocab
 from physar_ray.lm.sequence import VideoLayout, tokens_to_codes, training_batch
 from physar_ray.lm.vocab import VisualVocab
-from physar_ray.ray_runtime import ensure_ray
+from physar_ray.runtime.cluster import ensure_ray
+from physar_ray.runtime.train_reporter import RayTrainReporter
 from physar_ray.train.sft import loop_config, sft_loop
 
 log = logging.getLogger("physar.sft")
@@ -70,28 +70,6 @@ def sequence_dataset(cfg: Config, data_uri: str, vocab: VisualVocab, tokenizer_u
                           num_cpus=num_cpus)
 
 
-class RayTrainReporter:
-    """The loop's Reporter inside a TorchTrainer: ``ray.train.report`` and ``get_checkpoint``; with
-    ``faults``, each report first lets a due ``run.faults`` entry kill this worker (at ``metrics[step_key]``)."""
-
-    def __init__(self, faults: FaultInjector | None = None, step_key: str = "sft/step") -> None:
-        self._restored = tempfile.TemporaryDirectory(prefix="physar-sft-restore-")
-        self.faults, self.step_key = faults, step_key
-
-    def report(self, metrics: dict[str, float], checkpoint: Path | None) -> None:
-        import ray.train
-
-        if self.faults is not None:
-            self.faults.reached(int(metrics[self.step_key]))
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(checkpoint) if checkpoint else None)
-
-    def latest_checkpoint(self) -> Path | None:
-        import ray.train
-
-        checkpoint = ray.train.get_checkpoint()
-        return Path(checkpoint.to_directory(self._restored.name)) if checkpoint else None
-
-
 class _ShardEpochs:
     """A worker's dataset shard as a re-iterable of numpy batches, one pass per epoch, shuffled
     through a local buffer of sft.shuffle_buffer sequences (seeded by sft.seed, epoch and rank):
@@ -113,8 +91,7 @@ def _worker(config: dict[str, Any]) -> None:
     import ray.train.torch
 
     root = from_dict(config["cfg"])
-    cfg, rank = root.sft, ray.train.get_context().get_world_rank()
-    storage.configure(root.storage.s3_endpoint, root.storage.s3_region)
+    cfg, rank = root.sft, ray.train.get_context().get_world_rank()  # S3 settings: the job's runtime_env
     shard = ray.train.get_dataset_shard("train")
     device = ray.train.torch.get_device() if cfg.use_gpu else None
     faults = FaultInjector(root.run.faults, "sft.worker", rank, config["out"])

@@ -273,11 +273,11 @@ def run_tune(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out
     import ray
     from ray import tune
 
-    from physar_ray.ray_runtime import ensure_ray
+    from physar_ray.runtime.cluster import configure_storage, ensure_ray
 
     check_sweep(cfg)
     searcher = _searcher(cfg.tune)  # fails now if optuna is missing
-    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
+    configure_storage(cfg)
     # trials run in a working directory of their own: local paths must not be relative
     out, model_uri, tokenizer_uri, data_uri = (uri if storage.is_s3(uri) else str(Path(uri).expanduser().resolve())
                                                for uri in (out, model_uri, tokenizer_uri, data_uri))

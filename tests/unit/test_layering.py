@@ -1,4 +1,4 @@
-"""Imports point down only (DESIGN.md §1): cli → pipeline → orchestration → core → leaves."""
+"""Imports point down only (DESIGN.md §1): cli → pipeline → stages → runtime → core → leaves."""
 
 import ast
 import sys
@@ -7,11 +7,13 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "physar_ray"
 LEAVES = {"config", "faults", "records", "storage", "resources"}
 CORE = {"sim", "measure", "tokenizer", "lm", "rl", "optim"}
-ORCHESTRATION = {"data", "train", "grpo", "tune", "ray_runtime", "plan"}
+RUNTIME = {"runtime"}
+STAGES = {"data", "train", "grpo", "tune", "plan"}
 EDGES = {"report", "pipeline", "cli"}
 HEAVY = {"ray", "deepspeed", "vllm"}
 ALLOWED_CORE_EDGES = {("measure", "sim"), ("lm", "tokenizer")}
-LEVEL = {**{m: 0 for m in LEAVES}, **{m: 1 for m in CORE}, **{m: 2 for m in ORCHESTRATION}, **{m: 3 for m in EDGES}}
+LEVEL = {**{m: 0 for m in LEAVES}, **{m: 1 for m in CORE}, **{m: 2 for m in RUNTIME}, **{m: 3 for m in STAGES},
+         **{m: 4 for m in EDGES}}
 
 
 def unit_of(path: Path) -> str:

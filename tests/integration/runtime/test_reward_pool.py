@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from physar_ray.config import load
-from physar_ray.grpo.reward import RewardPool, RewardWorker
+from physar_ray.runtime.reward_pool import RewardPool, RewardWorker
 from physar_ray.sim.video import make_video
 
 

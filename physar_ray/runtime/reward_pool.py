@@ -1,14 +1,14 @@
 """CPU reward actors: score videos whose frames sit in the object store (SPEC §1 GRPO, §3).
 
 ``RewardWorker`` is a plain class (it runs in process in a notebook or a unit test);
-``RewardPool`` applies ``ray.remote(num_cpus=…)`` when it creates the actors, hands batches to
-whichever actor frees up, and when an actor dies it starts a replacement and re-runs the dead
-actor's unfinished batches, so every video is scored exactly once in the result.
+``RewardPool`` starts the actors as an :class:`ActorGroup` (``ray.remote(num_cpus=…)``), hands
+batches to whichever actor frees up, and when an actor dies it starts a replacement in its slot and
+re-runs the dead actor's unfinished batches, so every video is scored exactly once in the result.
+GRPO scores its rollouts here and `physar eval score` its datasets.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,20 +19,17 @@ from ray.exceptions import RayActorError
 from tqdm import tqdm
 
 from physar_ray import storage
-from physar_ray.config import MeasureConfig, StorageConfig
+from physar_ray.config import MeasureConfig
 from physar_ray.measure.score import VideoScore, score_record, score_videos
 from physar_ray.records import States, check_schema, table_to_records
-
-log = logging.getLogger("physar.grpo.reward")
+from physar_ray.runtime.actor_group import ActorGroup
 
 
 class RewardWorker:
     """Scores videos with one MeasureConfig; holds no state between calls."""
 
-    def __init__(self, cfg: MeasureConfig, cond_frames: int, storage_cfg: StorageConfig | None = None):
+    def __init__(self, cfg: MeasureConfig, cond_frames: int):
         self.cfg, self.cond_frames = cfg, cond_frames
-        if storage_cfg is not None:  # an actor process: take the run's S3 settings
-            storage.configure(storage_cfg.s3_endpoint, storage_cfg.s3_region)
 
     def score(self, *videos: tuple[Any, States]) -> list[VideoScore]:
         """One VideoScore per (frames [T, H, W, 3] uint8, States) video, in order."""
@@ -65,16 +62,16 @@ class RewardPool:
     """``num_actors`` RewardWorker actors (measure.num_actors by default) on Ray CPUs."""
 
     def __init__(self, cfg: MeasureConfig, cond_frames: int, num_actors: int | None = None, max_retries: int = 3,
-                 storage_cfg: StorageConfig | None = None, placement: Callable[[int], dict] | None = None):
+                 placement: Callable[[int], dict] | None = None):
         """``placement(slot)``: actor options for the actor of that slot (a GRPO run pins each to its bundle)."""
-        self.cfg, self.cond_frames, self.max_retries, self.storage_cfg = cfg, cond_frames, max_retries, storage_cfg
-        self.placement = placement or (lambda slot: {})
-        self._actor_class = ray.remote(num_cpus=cfg.num_cpus_per_actor)(RewardWorker)
-        self.actors = [self._spawn(slot) for slot in range(num_actors or cfg.num_actors)]
-        self.restarts = 0
+        self.cfg, self.cond_frames, self.max_retries = cfg, cond_frames, max_retries
+        self.actors = ActorGroup(RewardWorker, num_actors or cfg.num_actors, lambda slot: (cfg, cond_frames),
+                                 placement, name="reward actor", num_cpus=cfg.num_cpus_per_actor)
 
-    def _spawn(self, slot: int) -> ray.actor.ActorHandle:
-        return self._actor_class.options(**self.placement(slot)).remote(self.cfg, self.cond_frames, self.storage_cfg)
+    @property
+    def restarts(self) -> int:
+        """Reward actors replaced so far."""
+        return self.actors.restarts
 
     def submit(self, videos: Sequence[ray.ObjectRef]) -> Pending:
         """Start scoring refs to (frames, states) tuples in batches of measure.batch_size.
@@ -125,9 +122,7 @@ class RewardPool:
                 if tries[i] > self.max_retries:
                     raise RuntimeError(f"reward call {i} ({pending.method}) lost its actor {tries[i]} times: {exc}") from exc
                 if self.actors[slot] is actor:  # the first of the dead actor's calls to fail replaces it
-                    log.warning("reward actor %d died; starting a replacement and re-running its calls", slot)
-                    self.actors[slot] = self._spawn(slot)
-                    self.restarts += 1
+                    self.actors.replace(slot)
                 pending.queue.appendleft(i)
             self._send_next(pending, slot)
         bar.close()
@@ -139,6 +134,4 @@ class RewardPool:
             pending.refs[getattr(actor, pending.method).remote(*pending.calls[i])] = (i, slot, actor)
 
     def shutdown(self) -> None:
-        for actor in self.actors:
-            ray.kill(actor)
-        self.actors = []
+        self.actors.shutdown()

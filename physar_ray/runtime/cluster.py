@@ -1,0 +1,78 @@
+"""Joining or starting Ray for a command (a cluster address, RAY_ADDRESS, or a local instance), the S3
+settings every process of the job shares, and whether a set of bundles fits the cluster.
+
+S3 settings are set once per process: each entry (a CLI command, a job) calls
+:func:`configure_storage`, then :func:`ensure_ray` puts them into the job's ``runtime_env`` as
+``PHYSAR_S3_ENDPOINT`` / ``PHYSAR_S3_REGION``, which ``storage`` reads in every Ray worker and actor
+of the job (Ray Data tasks, Ray Train workers, GRPO actors), so no actor takes them as an argument.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+from physar_ray import storage
+from physar_ray.config import Config, RunConfig
+
+log = logging.getLogger("physar.ray")
+
+
+def configure_storage(cfg: Config) -> None:
+    """This process's S3 endpoint and region from ``cfg.storage`` (empty keys: the AWS environment)."""
+    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
+
+
+def job_runtime_env() -> dict[str, dict[str, str]]:
+    """The runtime_env that gives every worker of the job this process's S3 settings ({} when unset)."""
+    env = storage.s3_env_vars()
+    return {"env_vars": env} if env else {}
+
+
+def ensure_ray(run: RunConfig) -> None:
+    """Connect once per process. A laptop run starts a local instance by itself.
+
+    A local instance serves only this process, so token auth (on by default since Ray 2.60)
+    is turned off for it unless the user set RAY_AUTH_MODE; a cluster keeps its own setting.
+    Call :func:`configure_storage` first: the job's runtime_env carries its S3 settings.
+    """
+    import ray
+
+    runtime_env = job_runtime_env()
+    if ray.is_initialized():
+        _check_workers_see(runtime_env)
+        return
+    extra = {"runtime_env": runtime_env} if runtime_env else {}
+    address = run.ray_address or os.environ.get("RAY_ADDRESS", "")
+    if address:
+        log.info("joining Ray cluster at %s", address)
+        ray.init(address=address, **extra)
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(address="local", num_cpus=run.num_cpus or None, include_dashboard=False, log_to_driver=True, **extra)
+    log.info("started a local Ray instance with %s CPUs", ray.cluster_resources().get("CPU"))
+
+
+def _check_workers_see(runtime_env: dict[str, dict[str, str]]) -> None:
+    """Ray was started by the caller: its workers get the S3 settings only if the job's runtime_env has them."""
+    import ray
+
+    wanted = runtime_env.get("env_vars", {})
+    have = (ray.get_runtime_context().runtime_env or {}).get("env_vars") or {}
+    missing = {k: v for k, v in wanted.items() if have.get(k) != v and os.environ.get(k) != v}
+    if missing:
+        log.warning("Ray was started before the S3 settings were known, so its workers use the AWS environment "
+                    "instead of %s: start Ray with runtime_env=runtime.job_runtime_env() or export them first",
+                    ", ".join(f"{k}={v}" for k, v in missing.items()))
+
+
+def shortfall(bundles: Sequence[dict[str, float]], available: dict[str, float]) -> list[tuple[str, float, float]]:
+    """(resource, needed, available) for every resource that ``bundles`` together ask for more of than
+    the cluster has (custom resources included): they cannot all be placed at once."""
+    need: dict[str, float] = {}
+    for bundle in bundles:
+        for key, amount in bundle.items():
+            need[key] = need.get(key, 0.0) + amount
+    return [(key, total, available.get(key, 0.0)) for key, total in need.items()
+            if total > available.get(key, 0.0) + 1e-9]

@@ -1,0 +1,19 @@
+"""ensure_ray on a Ray instance someone else started (the test session's): it joins it, and says so when that
+instance's workers cannot have this process's S3 settings."""
+
+from __future__ import annotations
+
+import logging
+
+from physar_ray import storage
+from physar_ray.config import RunConfig
+from physar_ray.runtime.cluster import ensure_ray
+
+
+def test_a_running_ray_without_the_settings_in_its_runtime_env_gets_a_warning(ray_local, caplog):
+    caplog.set_level(logging.WARNING, logger="physar.ray")
+    ensure_ray(RunConfig())  # nothing configured: nothing to miss
+    assert not caplog.records
+    storage.configure("http://127.0.0.1:9")
+    ensure_ray(RunConfig())
+    assert ray_local.is_initialized() and "PHYSAR_S3_ENDPOINT=http://127.0.0.1:9" in caplog.text
