@@ -1,4 +1,4 @@
-"""`physar sft train` and `physar generate`, registered on the CLI's stage parsers by the lead's cli.py.
+"""`physar sft train`, registered on the CLI's stage parsers by the lead's cli.py.
 
 The CLI sits above this layer, so its ``add_config_args`` helper is passed in rather than imported.
 Each command loads the config (preset + overrides) and writes ``config.resolved.yaml`` into --out.
@@ -13,7 +13,9 @@ from physar_ray import storage
 from physar_ray.config import Config, dump, load
 
 
-def _config(args: argparse.Namespace) -> Config:
+def command_config(args: argparse.Namespace) -> Config:
+    """The preset as given (none: the built-in defaults) + overrides, S3 settings applied,
+    config.resolved.yaml written into --out."""
     cfg = load(args.preset, args.overrides)
     storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
     storage.write_text(storage.join(args.out, "config.resolved.yaml"), dump(cfg))
@@ -23,22 +25,15 @@ def _config(args: argparse.Namespace) -> Config:
 def _sft_train(args: argparse.Namespace) -> None:
     from physar_ray.train.sft_job import run_sft
 
-    summary = run_sft(_config(args), args.data, args.out, args.tokenizer)
+    summary = run_sft(command_config(args), args.data, args.out, args.tokenizer)
     m = summary["metrics"]
     print(f"step {int(m['sft/step'])}: loss {m['sft/loss']:.4f}, {m['sft/tokens_per_s']:.0f} tokens/s; "
           f"model in {summary['model']}")
 
 
-def _generate(args: argparse.Namespace) -> None:
-    from physar_ray.train.generate import generate_videos
-
-    summary = generate_videos(_config(args), args.model, args.data, args.out)
-    print(f"wrote {summary['videos']} videos to {summary['out']}")
-
-
 def add_sft_commands(stages: argparse._SubParsersAction,
                      add_config_args: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add ``sft train`` and ``generate`` to the top-level stage subparsers."""
+    """Add ``sft train`` to the top-level stage subparsers."""
     sft = stages.add_parser("sft", help="supervised fine-tuning of the LM on token videos")
     cmds = sft.add_subparsers(dest="command", required=True, metavar="COMMAND")
     text = ("train a causal LM on token videos with Ray Train + DeepSpeed; checkpoints under --out/sft, "
@@ -53,10 +48,3 @@ def add_sft_commands(stages: argparse._SubParsersAction,
                             "(a Ray Data actor pool), with no tokens dataset written")
     train.add_argument("--out", required=True, help="run folder or s3:// URI")
     add_config_args(train)
-    text = "sample continuations of each video's condition frames with the LM; writes generated.parquet"
-    gen = stages.add_parser("generate", help=text, description=text)
-    gen.set_defaults(func=_generate)
-    gen.add_argument("--model", required=True, help="HF model folder written by `physar sft train` (local or s3://)")
-    gen.add_argument("--data", required=True, help="token-video Parquet (tokens column), local or s3://")
-    gen.add_argument("--out", required=True, help="output folder or s3:// URI")
-    add_config_args(gen)

@@ -5,12 +5,13 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "physar_ray"
-LEAVES = {"config", "faults", "records", "storage", "resources"}
-CORE = {"sim", "measure", "tokenizer", "lm", "rl"}
-ORCHESTRATION = {"data", "train", "grpo", "tune", "ray_runtime", "plan"}
-EDGES = {"report", "pipeline", "cli"}
+LEAVES = {"config", "faults", "records", "storage", "resources", "layout"}
+CORE = {"sim", "measure", "tokenizer", "lm", "rl", "report"}
+ORCHESTRATION = {"data", "train", "eval", "grpo", "tune", "ray_runtime", "plan"}
+EDGES = {"pipeline", "cli"}
 HEAVY = {"ray", "deepspeed", "vllm"}
-ALLOWED_CORE_EDGES = {("measure", "sim"), ("lm", "tokenizer")}
+ALLOWED_CORE_EDGES = {("measure", "sim"), ("lm", "tokenizer"), ("report", "measure"), ("report", "sim")}
+"""report draws tracks (measure.tracker) and sample sheets in pixel coordinates (sim.render)."""
 LEVEL = {**{m: 0 for m in LEAVES}, **{m: 1 for m in CORE}, **{m: 2 for m in ORCHESTRATION}, **{m: 3 for m in EDGES}}
 
 

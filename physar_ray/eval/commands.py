@@ -1,58 +1,77 @@
-"""`physar eval score`, `physar eval baselines` and `physar eval model` (registered by cli.build_parser)."""
+"""`physar eval score | baselines | model` and `physar generate` (registered by cli.build_parser).
+
+The CLI sits above this layer, so it hands in its ``add_config_args`` (--preset and dotted
+overrides) and ``config_from`` (args → Config) rather than being imported. Each command writes
+``config.resolved.yaml`` into --out.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from physar_ray import storage
-from physar_ray.cli import add_config_args, config_from
-from physar_ray.config import Config, dump
+from physar_ray.config import Config, dump, load
+
+Command = Callable[[argparse.Namespace, Config], None]
 
 
-def _prepare(args: argparse.Namespace) -> Config:
-    """Config from preset + overrides, S3 settings applied, config.resolved.yaml beside the outputs."""
-    cfg = config_from(args)
-    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
-    storage.write_text(storage.join(args.out, "config.resolved.yaml"), dump(cfg))
-    return cfg
+def _prepared(config_from: Callable[[argparse.Namespace], Config], command: Command) -> Callable[[argparse.Namespace], None]:
+    """``command(args, cfg)`` with cfg from preset + overrides, S3 settings applied and config.resolved.yaml
+    written beside the outputs."""
+
+    def run(args: argparse.Namespace) -> None:
+        cfg = config_from(args)
+        storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
+        storage.write_text(storage.join(args.out, "config.resolved.yaml"), dump(cfg))
+        command(args, cfg)
+
+    return run
 
 
-def _score(args: argparse.Namespace) -> None:
+def _score(args: argparse.Namespace, cfg: Config) -> None:
+    from physar_ray.eval.score import score_dataset
     from physar_ray.measure.baselines import PREDICTORS
-    from physar_ray.report.evaluation import score_dataset
 
-    cfg = _prepare(args)
     metrics = score_dataset(args.data, args.out, cfg, () if args.no_baselines else tuple(PREDICTORS))
     total = metrics["total"]
     print(f"scored {total['count']} videos ({total['floored']} floored): mean v_err {total['v_err']}, "
           f"mean reward {total['reward']}; report: {storage.join(args.out, 'report.md')}")
 
 
-def _baselines(args: argparse.Namespace) -> None:
-    from physar_ray.report.evaluation import write_baselines
+def _baselines(args: argparse.Namespace, cfg: Config) -> None:
+    from physar_ray.eval.score import write_baselines
 
-    counts = write_baselines(args.data, args.out, _prepare(args))
+    counts = write_baselines(args.data, args.out, cfg)
     print(", ".join(f"{name}: {n} videos" for name, n in counts.items()) + f" under {args.out}")
 
 
-def _model(args: argparse.Namespace) -> None:
-    from physar_ray.report.model_eval import evaluate_model
+def _model(args: argparse.Namespace, cfg: Config) -> None:
+    from physar_ray.eval.model import evaluate_model
 
-    metrics = evaluate_model(_prepare(args), args.model, args.tokenizer, args.tokens, args.out)
+    metrics = evaluate_model(cfg, args.model, args.tokenizer, args.tokens, args.out)
     for scenario, cols in sorted(metrics["table1"].get("data", {}).items()):
         cells = ", ".join(f"{c} {v['v_err']:.3f}" if v.get("v_err") is not None else f"{c} —" for c, v in cols.items())
         print(f"{scenario:10s} v_err: {cells}")
     print(f"report: {storage.join(args.out, 'report.md')}")
 
 
-def add_eval_commands(stages: argparse._SubParsersAction) -> None:
-    """Register `physar eval score|baselines|model` on the CLI's stage subparsers."""
+def _generate(args: argparse.Namespace, cfg: Config) -> None:
+    from physar_ray.eval.generate import generate_videos
+
+    summary = generate_videos(cfg, args.model, args.data, args.out)
+    print(f"wrote {summary['videos']} videos to {summary['out']}")
+
+
+def add_eval_commands(stages: argparse._SubParsersAction, add_config_args: Callable[[argparse.ArgumentParser], None],
+                      config_from: Callable[[argparse.Namespace], Config]) -> None:
+    """Register `physar eval score|baselines|model` and `physar generate` on the CLI's stage subparsers."""
     ev = stages.add_parser("eval", help="score videos against their ground truth; reference predictors")
     cmds = ev.add_subparsers(dest="command", required=True, metavar="COMMAND")
     score = cmds.add_parser(
         "score", help="track every video of a Parquet dataset and score it (eq. 4, rewards, PhyWorld metric)",
         description="Writes OUT/per_video.parquet, metrics.json, report.md, PNG plots and config.resolved.yaml.")
-    score.set_defaults(func=_score)
+    score.set_defaults(func=_prepared(config_from, _score))
     score.add_argument("--data", required=True, help="video dataset folder or s3:// URI (the video Parquet schema)")
     score.add_argument("--out", required=True, help="output folder or s3:// URI")
     score.add_argument("--no-baselines", action="store_true",
@@ -61,7 +80,7 @@ def add_eval_commands(stages: argparse._SubParsersAction) -> None:
     base = cmds.add_parser(
         "baselines", help="write the static and constant-velocity predictions of a dataset in the video schema",
         description="Writes OUT/static/... and OUT/constant_velocity/... mirroring the dataset's shards.")
-    base.set_defaults(func=_baselines)
+    base.set_defaults(func=_prepared(config_from, _baselines))
     base.add_argument("--data", required=True, help="video dataset folder or s3:// URI")
     base.add_argument("--out", required=True, help="output folder or s3:// URI")
     add_config_args(base)
@@ -70,10 +89,18 @@ def add_eval_commands(stages: argparse._SubParsersAction) -> None:
         description="One sample per condition (generate.sampling), at most generate.eval_per_scenario conditions per "
                     "scenario and set. Writes OUT/generated/ (token videos), OUT/videos/ (decoded) and the "
                     "`eval score` outputs (metrics.json with IID / OOD / RL columns, report.md, plots).")
-    model.set_defaults(func=_model)
+    model.set_defaults(func=_prepared(config_from, _model))
     for flag, text in (("--model", "HF model folder (local or s3://), e.g. RUN/sft/model"),
                        ("--tokenizer", "DDT tokenizer folder the model's tokens come from"),
                        ("--tokens", "token-video dataset with eval_iid / eval_ood / rl splits"),
                        ("--out", "output folder or s3:// URI")):
         model.add_argument(flag, required=True, help=text)
     add_config_args(model)
+    text = "sample continuations of each video's condition frames with the LM; writes generated.parquet"
+    gen = stages.add_parser("generate", help=text, description=text)
+    # the preset as given (load(None) = the built-in defaults), as `physar sft train` reads it
+    gen.set_defaults(func=_prepared(lambda args: load(args.preset, args.overrides), _generate))
+    gen.add_argument("--model", required=True, help="HF model folder written by `physar sft train` (local or s3://)")
+    gen.add_argument("--data", required=True, help="token-video Parquet (tokens column), local or s3://")
+    gen.add_argument("--out", required=True, help="output folder or s3:// URI")
+    add_config_args(gen)
