@@ -68,39 +68,42 @@ def add_eval_commands(stages: argparse._SubParsersAction, add_config_args: Calla
     """Register `physar eval score|baselines|model` and `physar generate` on the CLI's stage subparsers."""
     ev = stages.add_parser("eval", help="score videos against their ground truth; reference predictors")
     cmds = ev.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    score = cmds.add_parser(
-        "score", help="track every video of a Parquet dataset and score it (eq. 4, rewards, PhyWorld metric)",
-        description="Writes OUT/per_video.parquet, metrics.json, report.md, PNG plots and config.resolved.yaml.")
-    score.set_defaults(func=_prepared(config_from, _score))
-    score.add_argument("--data", required=True, help="video dataset folder or s3:// URI (the video Parquet schema)")
-    score.add_argument("--out", required=True, help="output folder or s3:// URI")
+
+    def command(group: argparse._SubParsersAction, name: str, fn: Command, text: str, description: str,
+                inputs: tuple[tuple[str, str], ...], load_config: Callable[[argparse.Namespace], Config] = config_from,
+                ) -> argparse.ArgumentParser:
+        """A command running ``fn(args, cfg)`` with required ``inputs`` (flag, help), then --preset and overrides."""
+        p = group.add_parser(name, help=text, description=description)
+        p.set_defaults(func=_prepared(load_config, fn))
+        for flag, flag_help in inputs:
+            p.add_argument(flag, required=True, help=flag_help)
+        return p
+
+    out = ("--out", "output folder or s3:// URI")
+    score = command(cmds, "score", _score,
+                    "track every video of a Parquet dataset and score it (eq. 4, rewards, PhyWorld metric)",
+                    "Writes OUT/per_video.parquet, metrics.json, report.md, PNG plots and config.resolved.yaml.",
+                    (("--data", "video dataset folder or s3:// URI (the video Parquet schema)"), out))
     score.add_argument("--no-baselines", action="store_true",
                        help="skip the static and constant-velocity reference rows (3x faster)")
     add_config_args(score)
-    base = cmds.add_parser(
-        "baselines", help="write the static and constant-velocity predictions of a dataset in the video schema",
-        description="Writes OUT/static/... and OUT/constant_velocity/... mirroring the dataset's shards.")
-    base.set_defaults(func=_prepared(config_from, _baselines))
-    base.add_argument("--data", required=True, help="video dataset folder or s3:// URI")
-    base.add_argument("--out", required=True, help="output folder or s3:// URI")
-    add_config_args(base)
-    model = cmds.add_parser(
-        "model", help="generate with an LM on the eval sets (eval_iid, eval_ood, held-out rl), decode, score",
-        description="One sample per condition (generate.sampling), at most generate.eval_per_scenario conditions per "
-                    "scenario and set. Writes OUT/generated/ (token videos), OUT/videos/ (decoded) and the "
-                    "`eval score` outputs (metrics.json with IID / OOD / RL columns, report.md, plots).")
-    model.set_defaults(func=_prepared(config_from, _model))
-    for flag, text in (("--model", "HF model folder (local or s3://), e.g. RUN/sft/model"),
-                       ("--tokenizer", "DDT tokenizer folder the model's tokens come from"),
-                       ("--tokens", "token-video dataset with eval_iid / eval_ood / rl splits"),
-                       ("--out", "output folder or s3:// URI")):
-        model.add_argument(flag, required=True, help=text)
-    add_config_args(model)
+    add_config_args(command(
+        cmds, "baselines", _baselines,
+        "write the static and constant-velocity predictions of a dataset in the video schema",
+        "Writes OUT/static/... and OUT/constant_velocity/... mirroring the dataset's shards.",
+        (("--data", "video dataset folder or s3:// URI"), out)))
+    add_config_args(command(
+        cmds, "model", _model, "generate with an LM on the eval sets (eval_iid, eval_ood, held-out rl), decode, score",
+        "One sample per condition (generate.sampling), at most generate.eval_per_scenario conditions per "
+        "scenario and set. Writes OUT/generated/ (token videos), OUT/videos/ (decoded) and the "
+        "`eval score` outputs (metrics.json with IID / OOD / RL columns, report.md, plots).",
+        (("--model", "HF model folder (local or s3://), e.g. RUN/sft/model"),
+         ("--tokenizer", "DDT tokenizer folder the model's tokens come from"),
+         ("--tokens", "token-video dataset with eval_iid / eval_ood / rl splits"), out)))
     text = "sample continuations of each video's condition frames with the LM; writes generated.parquet"
-    gen = stages.add_parser("generate", help=text, description=text)
-    # the preset as given (load(None) = the built-in defaults), as `physar sft train` reads it
-    gen.set_defaults(func=_prepared(lambda args: load(args.preset, args.overrides), _generate))
-    gen.add_argument("--model", required=True, help="HF model folder written by `physar sft train` (local or s3://)")
-    gen.add_argument("--data", required=True, help="token-video Parquet (tokens column), local or s3://")
-    gen.add_argument("--out", required=True, help="output folder or s3:// URI")
-    add_config_args(gen)
+    add_config_args(command(
+        stages, "generate", _generate, text, text,
+        (("--model", "HF model folder written by `physar sft train` (local or s3://)"),
+         ("--data", "token-video Parquet (tokens column), local or s3://"), out),
+        # the preset as given (load(None) = the built-in defaults), as `physar sft train` reads it
+        load_config=lambda args: load(args.preset, args.overrides)))

@@ -19,7 +19,7 @@ from physar_ray import layout, storage
 from physar_ray.config import SCENARIOS
 from physar_ray.layout import DECODING, METRICS, PER_VIDEO, ROLLOUT_SAMPLING, RunLayout
 from physar_ray.report.paired import counts_markdown, paired_comparison, paired_markdown
-from physar_ray.report.tables import CI_METRICS, TABLE1_SPLITS, _fmt, cell, summarise
+from physar_ray.report.tables import CI_METRICS, TABLE1_SPLITS, cell, fmt, summarise
 
 REFERENCES = ("static", "constant_velocity")
 POLICIES = (layout.SFT, layout.GRPO)
@@ -128,7 +128,7 @@ def _models_table(rows: dict, metric: str) -> str:
     head = "| model | " + " | ".join(f"{s} IID / OOD / RL" for s in scenarios) + " |"
     lines = [head, "| --- |" + " --- |" * len(scenarios)]
     for name, per in rows.items():
-        cells = [" / ".join(_fmt(per.get(s, {}).get(c, {}).get(metric)) for c in TABLE1_SPLITS) for s in scenarios]
+        cells = [" / ".join(fmt(per.get(s, {}).get(c, {}).get(metric)) for c in TABLE1_SPLITS) for s in scenarios]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -145,7 +145,7 @@ def _models_ci_table(rows: dict, metric: str) -> str:
 def _table4_markdown(rows: dict) -> str:
     cols = ("floor_v_err", "recon_v_err", "recon_r_err", "recon_centre_px", "recon_phyworld", "recon_found")
     lines = ["| scenario | " + " | ".join(cols) + " |", "| --- |" + " --- |" * len(cols)]
-    lines += [f"| {s} | " + " | ".join(_fmt(r[c]) for c in cols) + " |" for s, r in rows.items()]
+    lines += [f"| {s} | " + " | ".join(fmt(r[c]) for c in cols) + " |" for s, r in rows.items()]
     return "\n".join(lines)
 
 
