@@ -16,7 +16,8 @@ import tempfile
 import time
 
 from physar_ray.config import SCENARIOS, load
-from physar_ray.data.generate import Shard, generate, plan_shards, write_shard
+from physar_ray.data.generate import generate, write_shard
+from physar_ray.data.shards import Shard, plan_shards
 from physar_ray.sim.video import make_video_table
 
 

@@ -21,28 +21,6 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ConfigError, OSError, ValueE
 """Errors whose message is the whole story for a user: printed as one line, exit code 2."""
 
 
-def _data_generate(args: argparse.Namespace) -> None:
-    from physar_ray.data.generate import generate
-
-    counts = None
-    if args.num_videos is not None:
-        counts = {f"data.num_videos.{split}": args.num_videos for split in ("sft", "rl", "eval_iid", "eval_ood")}
-    cfg = config_from(args, **{"data.scenarios": args.scenarios, "data.splits": args.splits}, **(counts or {}))
-    manifest = generate(cfg, args.out)
-    for scenario, splits in sorted(manifest["counts"].items()):
-        rejected = manifest["rejected"].get(scenario, {})
-        print(f"{scenario:10s} {splits}  rejected: {sum(rejected.values())} {rejected or ''}")
-    print(f"wrote {len(manifest['shards'])} shards and manifest.json under {args.out}")
-
-
-def _data_show(args: argparse.Namespace) -> None:
-    from physar_ray import storage
-    from physar_ray.report.samples import show
-
-    cfg = config_from(args)
-    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
-    written = show(args.data, args.out, args.per_scenario)
-    print(f"wrote {len(written)} files under {args.out}")
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -74,22 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
         return p
 
-    data = stages.add_parser("data", help="simulate ball videos to Parquet, or show samples")
-    data_cmds = data.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    gen = command(data_cmds, "generate", _data_generate,
-                  "simulate + render videos with Ray Data into Parquet shards under --out (local or s3://); "
-                  "rerunning the same command writes only missing shards")
-    gen.add_argument("--out", required=True, help="output folder or s3://bucket/prefix")
-    gen.add_argument("--scenarios", help="comma-separated subset of uniform,parabola,collision")
-    gen.add_argument("--splits", help="comma-separated subset of sft,rl,eval_iid,eval_ood")
-    gen.add_argument("--num-videos", type=int, help="videos per scenario and split (overrides the preset's counts)")
-    add_config_args(gen)
-    show = command(data_cmds, "show", _data_show,
-                   "PNG frame grid per scenario with the true trajectory drawn over it, and one GIF per sample")
-    show.add_argument("--data", required=True, help="dataset folder or s3:// URI written by `physar data generate`")
-    show.add_argument("--out", required=True, help="output folder or s3:// URI")
-    show.add_argument("--per-scenario", type=int, default=4, help="samples per scenario (default 4)")
-    add_config_args(show)
+    from physar_ray.data.commands import add_data_commands
+
+    add_data_commands(stages)
 
     run = command(stages, "run", _run, "run the pipeline's stages for a preset into one run folder; "
                   "stages already done for the same config (lineage.json) are skipped")
@@ -103,19 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(command(cfg_cmds, "show", _config_show, "print the resolved config of a preset + overrides as YAML"))
     command(cfg_cmds, "docs", _config_docs, "print the configuration reference (docs/configuration.md) as Markdown")
 
+    from physar_ray.eval.commands import add_eval_commands
     from physar_ray.grpo.commands import add_grpo_commands
     from physar_ray.plan.commands import add_plan_commands
-    from physar_ray.report.commands import add_eval_commands
     from physar_ray.train.commands import add_sft_commands
     from physar_ray.train.tokenizer_commands import add_tokenizer_commands
     from physar_ray.tune.commands import add_tune_commands
 
-    add_eval_commands(stages)
-    add_sft_commands(stages, add_config_args)
-    add_tokenizer_commands(stages, add_config_args)
-    add_grpo_commands(stages, add_config_args)
-    add_tune_commands(stages, add_config_args)
-    add_plan_commands(stages, add_config_args)
+    for add_commands in (add_eval_commands, add_sft_commands, add_tokenizer_commands, add_grpo_commands,
+                         add_tune_commands, add_plan_commands):
+        add_commands(stages)  # each stage's commands.py registers its own, with config.args for --preset
     return parser
 
 

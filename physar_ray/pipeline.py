@@ -7,7 +7,8 @@ stage, its hash, status (running | done), inputs, output folder and wall time; a
 recorded hash matches and whose output exists is skipped, a running one with the same hash
 resumes, a stage for another config first clears its folders. ``--from STAGE`` redoes that stage
 and all after it. At the end ``summary.json`` (each stage's wall time as recorded when it last
-ran, ``this_run``: what this invocation ran) and ``report.md`` are rewritten.
+ran, ``this_run``: what this invocation ran) and ``report.md`` are rewritten. The run folder's
+paths are named in physar_ray/layout.py (``RunLayout``).
 """
 
 from __future__ import annotations
@@ -20,20 +21,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from physar_ray import storage
+from physar_ray import layout, storage
 from physar_ray.config import Config, dump, to_dict
+from physar_ray.layout import RunLayout
 from physar_ray.report.run_report import build_summary, report_markdown
+from physar_ray.runtime.cluster import configure_storage
 
 log = logging.getLogger("physar.pipeline")
-LINEAGE = "lineage.json"
 
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of the pipeline: ``run(cfg, out)`` writes ``<out>/<output>``."""
+    """One step of the pipeline: ``run(cfg, layout)`` writes ``<out>/<output>`` (paths of physar_ray/layout.py)."""
 
     name: str
-    run: Callable[[Config, str], None]
+    run: Callable[[Config, RunLayout], None]
     output: str
     branches: tuple[str, ...]
     """Config branches the stage reads; dotted paths pick one key of a branch."""
@@ -48,82 +50,79 @@ class Stage:
         return self.folders or (self.output,)
 
 
-def _data(cfg: Config, out: str) -> None:
+def _data(cfg: Config, run: RunLayout) -> None:
     from physar_ray.data.generate import generate
 
-    generate(cfg, storage.join(out, "data"))
+    generate(cfg, run.data)
 
 
-def _samples(cfg: Config, out: str) -> None:
+def _samples(cfg: Config, run: RunLayout) -> None:
     from physar_ray.report.samples import show
 
-    show(storage.join(out, "data"), storage.join(out, "samples"), per_scenario=3)
+    show(run.data, run.path(layout.SAMPLES), per_scenario=3)
 
 
-def _floor(cfg: Config, out: str) -> None:
-    from physar_ray.report.evaluation import score_dataset
+def _floor(cfg: Config, run: RunLayout) -> None:
+    from physar_ray.eval.score import score_dataset
 
-    score_dataset(storage.join(out, "data"), storage.join(out, "eval", "floor"), cfg)
+    score_dataset(run.data, run.evaluation(layout.FLOOR), cfg)
 
 
-def _tokenizer(cfg: Config, out: str) -> None:
+def _tokenizer(cfg: Config, run: RunLayout) -> None:
     from physar_ray.train.ddt_job import run_ddt_training
 
-    run_ddt_training(cfg, storage.join(out, "tokenizer"))
+    run_ddt_training(cfg, run.tokenizer)
 
 
-def _tokens(cfg: Config, out: str) -> None:
+def _tokens(cfg: Config, run: RunLayout) -> None:
     from physar_ray.data.tokenize import encode
 
-    encode(cfg, storage.join(out, "data"), storage.join(out, "tokenizer"), storage.join(out, "tokens"))
+    encode(cfg, run.data, run.tokenizer, run.tokens)
 
 
 RECON_SPLITS = ("eval_iid", "eval_ood")
 """The videos the Table-4 analogue reconstructs (training splits would only cost time)."""
 
 
-def _recon(cfg: Config, out: str) -> None:
+def _recon(cfg: Config, run: RunLayout) -> None:
     """The Table-4 analogue: decoded token videos scored against their ground truth."""
     from physar_ray.data.tokenize import reconstruct
-    from physar_ray.report.evaluation import score_dataset
+    from physar_ray.eval.score import score_dataset
 
-    recon = storage.join(out, "recon")
-    reconstruct(cfg, storage.join(out, "tokens"), storage.join(out, "tokenizer"), recon, splits=RECON_SPLITS)
-    score_dataset(recon, storage.join(out, "eval", "recon"), cfg, baselines=())
+    recon = run.path(layout.RECON)
+    reconstruct(cfg, run.tokens, run.tokenizer, recon, splits=RECON_SPLITS)
+    score_dataset(recon, run.evaluation(layout.RECON), cfg, baselines=())
 
 
-def _sft(cfg: Config, out: str) -> None:
+def _sft(cfg: Config, run: RunLayout) -> None:
     from physar_ray.train.sft_job import run_sft
 
-    run_sft(cfg, storage.join(out, "tokens"), storage.join(out, "sft"), storage.join(out, "tokenizer"))
+    run_sft(cfg, run.tokens, run.path(layout.SFT), run.tokenizer)
 
 
-def _evaluate(model: str) -> Callable[[Config, str], None]:
+def _evaluate(model: str) -> Callable[[Config, RunLayout], None]:
     """A stage scoring ``<out>/<model>/model`` on the evaluation sets into ``<out>/eval/<model>``."""
 
-    def run(cfg: Config, out: str) -> None:
-        from physar_ray.report.model_eval import evaluate_model
+    def evaluate(cfg: Config, run: RunLayout) -> None:
+        from physar_ray.eval.model import evaluate_model
 
-        evaluate_model(cfg, storage.join(out, model, "model"), storage.join(out, "tokenizer"),
-                       storage.join(out, "tokens"), storage.join(out, "eval", model))
+        evaluate_model(cfg, run.model(model), run.tokenizer, run.tokens, run.evaluation(model))
 
-    return run
+    return evaluate
 
 
-def _grpo(cfg: Config, out: str) -> None:
+def _grpo(cfg: Config, run: RunLayout) -> None:
     from physar_ray.grpo.controller import run_grpo
     from physar_ray.lm.model import export_model
 
-    result = run_grpo(cfg, storage.join(out, "sft", "model"), storage.join(out, "tokenizer"),
-                      storage.join(out, "data"), storage.join(out, "grpo"))
-    export_model(result["model"], storage.join(out, "grpo", "model"))
+    result = run_grpo(cfg, run.model(layout.SFT), run.tokenizer, run.data, run.path(layout.GRPO))
+    export_model(result["model"], run.model(layout.GRPO))
 
 
-def _tune(cfg: Config, out: str) -> None:
+def _tune(cfg: Config, run: RunLayout) -> None:
     from physar_ray.tune.sweep import run_tune
 
-    run_tune(cfg, storage.join(out, "sft", "model"), storage.join(out, "tokenizer"), storage.join(out, "data"),
-             storage.join(out, "tune"))
+    run_tune(cfg, run.model(layout.SFT), run.tokenizer, run.data, run.path(layout.TUNE))
 
 
 MODEL_EVAL = ("generate", "measure", "grpo.eval_videos", "grpo.rollout.sampling")
@@ -131,21 +130,22 @@ MODEL_EVAL = ("generate", "measure", "grpo.eval_videos", "grpo.rollout.sampling"
 exploration sampling (scored too with generate.eval_rollout_sampling)."""
 
 STAGES: tuple[Stage, ...] = (
-    Stage("data", _data, "data", ("data",)),
-    Stage("samples", _samples, "samples", (), ("data",)),
-    Stage("floor", _floor, "eval/floor", ("measure",), ("data",)),
-    Stage("tokenizer", _tokenizer, "tokenizer/model.safetensors", ("tokenizer",), ("data",), ("tokenizer",)),
-    Stage("tokens", _tokens, "tokens", (), ("data", "tokenizer")),
-    Stage("recon", _recon, "eval/recon", ("measure",), ("tokens",), ("recon", "eval/recon")),
-    Stage("sft", _sft, "sft/model", ("sft",), ("tokens", "tokenizer"), ("sft",)),
-    Stage("eval_sft", _evaluate("sft"), "eval/sft/metrics.json", MODEL_EVAL, ("sft", "tokenizer", "tokens"),
-          ("eval/sft",)),
-    Stage("grpo", _grpo, "grpo/model", ("grpo", "measure", "generate.sampling"), ("sft", "tokenizer", "data"),
-          ("grpo",)),
-    Stage("eval_grpo", _evaluate("grpo"), "eval/grpo/metrics.json", MODEL_EVAL, ("grpo", "tokenizer", "tokens"),
-          ("eval/grpo",)),
-    Stage("tune", _tune, "tune/best.yaml", ("tune", "grpo", "measure"), ("sft", "tokenizer", "data"), ("tune",),
-          enabled=lambda cfg: cfg.run.tune),
+    Stage("data", _data, layout.DATA, ("data",)),
+    Stage("samples", _samples, layout.SAMPLES, (), ("data",)),
+    Stage("floor", _floor, layout.evaluation(layout.FLOOR), ("measure",), ("data",)),
+    Stage("tokenizer", _tokenizer, layout.TOKENIZER_WEIGHTS, ("tokenizer",), ("data",), (layout.TOKENIZER,)),
+    Stage("tokens", _tokens, layout.TOKENS, (), ("data", "tokenizer")),
+    Stage("recon", _recon, layout.evaluation(layout.RECON), ("measure",), ("tokens",),
+          (layout.RECON, layout.evaluation(layout.RECON))),
+    Stage("sft", _sft, layout.model(layout.SFT), ("sft",), ("tokens", "tokenizer"), (layout.SFT,)),
+    Stage("eval_sft", _evaluate(layout.SFT), layout.evaluation(layout.SFT, layout.METRICS), MODEL_EVAL,
+          ("sft", "tokenizer", "tokens"), (layout.evaluation(layout.SFT),)),
+    Stage("grpo", _grpo, layout.model(layout.GRPO), ("grpo", "measure", "generate.sampling"),
+          ("sft", "tokenizer", "data"), (layout.GRPO,)),
+    Stage("eval_grpo", _evaluate(layout.GRPO), layout.evaluation(layout.GRPO, layout.METRICS), MODEL_EVAL,
+          ("grpo", "tokenizer", "tokens"), (layout.evaluation(layout.GRPO),)),
+    Stage("tune", _tune, layout.TUNE_BEST, ("tune", "grpo", "measure"), ("sft", "tokenizer", "data"),
+          (layout.TUNE,), enabled=lambda cfg: cfg.run.tune),
 )
 """The pipeline in order."""
 
@@ -175,7 +175,7 @@ def _now() -> str:
 
 
 def read_lineage(out: str) -> dict[str, Any]:
-    uri = storage.join(out, LINEAGE)
+    uri = RunLayout(out).path(layout.LINEAGE)
     return storage.read_json(uri) if storage.exists(uri) else {}
 
 
@@ -183,9 +183,10 @@ def run_pipeline(cfg: Config, out: str, start_from: str | None = None) -> dict[s
     """Run the stages into ``out`` (skipping finished ones); returns and writes ``summary.json``."""
     if start_from is not None and start_from not in stage_names():
         raise ValueError(f"--from {start_from!r} is not a stage: choose one of {', '.join(stage_names())}")
-    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
+    configure_storage(cfg)
     storage.check_writable(out)
-    storage.write_text(storage.join(out, "config.resolved.yaml"), dump(cfg))
+    run = RunLayout(out)
+    storage.write_text(run.path(layout.CONFIG), dump(cfg))
     hashes, lineage = stage_hashes(cfg), read_lineage(out)
     redo = set(stage_names()[stage_names().index(start_from):]) if start_from else set()
     ran: list[str] = []
@@ -193,26 +194,26 @@ def run_pipeline(cfg: Config, out: str, start_from: str | None = None) -> dict[s
     for stage in (s for s in STAGES if s.enabled(cfg)):
         entry, current = lineage.get(stage.name, {}), hashes[stage.name]
         finished = entry.get("hash") == current and entry.get("status", "done") == "done"
-        if finished and stage.name not in redo and storage.exists(storage.join(out, stage.output)):
+        if finished and stage.name not in redo and storage.exists(run.path(stage.output)):
             log.info("stage %s: up to date (hash %s), skipped", stage.name, current)
             continue
         if entry.get("hash") != current or stage.name in redo:
             for folder in stage.owned:  # another config's outputs: start clean (same config: resume)
-                storage.remove(storage.join(out, folder))
+                storage.remove(run.path(folder))
         log.info("stage %s: starting", stage.name)
         lineage[stage.name] = {"hash": current, "status": "running", "inputs": list(stage.inputs),
                                "output": stage.output, "config_branches": list(stage.branches),
                                "started_at": _now()}
-        storage.write_json(storage.join(out, LINEAGE), lineage)
+        storage.write_json(run.path(layout.LINEAGE), lineage)
         t0 = time.perf_counter()
-        stage.run(cfg, out)
+        stage.run(cfg, run)
         lineage[stage.name].update(status="done", wall_s=round(time.perf_counter() - t0, 2), finished_at=_now())
-        storage.write_json(storage.join(out, LINEAGE), lineage)
+        storage.write_json(run.path(layout.LINEAGE), lineage)
         ran.append(stage.name)
         log.info("stage %s: done in %.1f s", stage.name, lineage[stage.name]["wall_s"])
     took = {name: entry["wall_s"] for name, entry in lineage.items() if "wall_s" in entry}
     summary = build_summary(cfg.run.preset, cfg.hash(), {**took, "total": round(sum(took.values()), 2)}, out)
     summary["this_run"] = {"stages": ran, "wall_s": round(time.perf_counter() - start, 2)}
-    storage.write_json(storage.join(out, "summary.json"), summary)
-    storage.write_text(storage.join(out, "report.md"), report_markdown(summary, out))
+    storage.write_json(run.path(layout.SUMMARY), summary)
+    storage.write_text(run.path(layout.REPORT), report_markdown(summary, out))
     return summary

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from physar_ray.config.load import load, preset_names, replace
+from physar_ray import storage
+from physar_ray.config.load import dump, load, preset_names, replace
 from physar_ray.config.tree import Config
 
 log = logging.getLogger("physar")
@@ -33,3 +34,13 @@ def config_from(args: argparse.Namespace, **flag_overrides: object) -> Config:
     cfg = load(preset, args.overrides)
     extra = {k: v for k, v in flag_overrides.items() if v is not None}
     return replace(cfg, extra) if extra else cfg
+
+
+def command_config(args: argparse.Namespace, **flag_overrides: object) -> Config:
+    """:func:`config_from`, then what every stage command does first: this process's S3 settings from
+    ``storage.*``, and ``config.resolved.yaml`` written into ``--out`` (beside the outputs it describes)."""
+    cfg = config_from(args, **flag_overrides)
+    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
+    if getattr(args, "out", None):
+        storage.write_text(storage.join(args.out, "config.resolved.yaml"), dump(cfg))
+    return cfg

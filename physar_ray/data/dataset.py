@@ -9,7 +9,7 @@ import ray
 
 from physar_ray import storage
 from physar_ray.config import DataConfig
-from physar_ray.data.generate import Shard, plan_shards
+from physar_ray.data.shards import Shard, plan_shards
 
 
 def over_shards(shards: list[Shard], fn: Callable[[Shard], Any], num_cpus: float) -> ray.data.Dataset:

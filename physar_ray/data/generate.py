@@ -4,7 +4,7 @@ Layout under the output URI::
 
     <out>/config.resolved.yaml
     <out>/manifest.json                                   config hash, counts, rejections, shards
-    <out>/<scenario>/<split>/videos-<start>-<stop>.parquet
+    <out>/<scenario>/<split>/videos-<start>-<stop>.parquet      (data/shards.py)
 
 A shard is named by its index range and written atomically by the Ray task that simulates
 it, with its data-config hash and rejection counts in the Parquet footer. A rerun after a
@@ -18,19 +18,19 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.parquet as pq
 
 from physar_ray import storage
 from physar_ray.config import Config, DataConfig, dump, to_dict
+from physar_ray.data.dataset import over_shards
+from physar_ray.data.shards import Shard, is_shard, plan_shards
 from physar_ray.records import check_schema
 
 log = logging.getLogger("physar.data")
 
 FOOTER_KEY = b"physar"
-SHARD_PREFIX = "videos-"
 
 
 def data_hash(cfg: DataConfig) -> str:
@@ -43,30 +43,6 @@ def data_hash(cfg: DataConfig) -> str:
     for key in ("scenarios", "splits", "num_videos", "num_cpus_per_task", "max_attempts"):
         tree.pop(key)
     return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Videos [start, stop) of one scenario and split."""
-
-    scenario: str
-    split: str
-    start: int
-    stop: int
-
-    @property
-    def relpath(self) -> str:
-        return f"{self.scenario}/{self.split}/{SHARD_PREFIX}{self.start:07d}-{self.stop:07d}.parquet"
-
-
-def plan_shards(cfg: DataConfig) -> list[Shard]:
-    shards = []
-    for scenario in cfg.scenarios:
-        for split in cfg.splits:
-            n = getattr(cfg.num_videos, split)
-            for start in range(0, n, cfg.videos_per_shard):
-                shards.append(Shard(scenario, split, start, min(start + cfg.videos_per_shard, n)))
-    return shards
 
 
 def write_shard(shard: Shard, out: str, cfg: DataConfig) -> dict[str, Any]:
@@ -104,7 +80,7 @@ def existing_shards(out: str) -> dict[str, dict[str, Any]]:
     found = {}
     for uri in storage.list_files(out):
         rel = storage.relative(uri, out)
-        if rel.rsplit("/", 1)[-1].startswith(SHARD_PREFIX):
+        if is_shard(rel):
             found[rel] = read_footer(uri)
     return found
 
@@ -121,8 +97,6 @@ def _check_compatible(found: dict[str, dict[str, Any]], cfg: DataConfig, out: st
 
 def _run_shards(shards: list[Shard], out: str, cfg: Config) -> dict[str, dict[str, Any]]:
     """Simulate and write ``shards`` with Ray Data; relpath → the summary each shard's footer holds."""
-    from physar_ray.data.dataset import over_shards
-
     data_cfg = cfg.data
 
     def simulate_shard(shard: Shard) -> dict[str, Any]:

@@ -1,28 +1,25 @@
 """`physar grpo` (registered by cli.build_parser through ``add_grpo_commands``).
 
-cli.py hands in its ``add_config_args`` (--preset and dotted overrides): grpo sits below cli
-in the layering (tests/unit/test_layering.py), so it cannot import it.
+The config comes from ``config.args.config_from`` (--preset and dotted overrides), as on every command.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
-from physar_ray.config import load
+from physar_ray.config.args import add_config_args, config_from
 
 
 def _grpo(args: argparse.Namespace) -> None:
     from physar_ray.grpo.controller import run_grpo
 
-    summary = run_grpo(load(args.preset, args.overrides), args.model, args.tokenizer, args.data, args.out)
+    summary = run_grpo(config_from(args), args.model, args.tokenizer, args.data, args.out)
     first, last = summary.get("reward_first_20pct"), summary.get("reward_last_20pct")
     print(f"GRPO: {summary['steps']} steps, mean reward {first:.3f} (first 20%) -> {last:.3f} (last 20%); "
           f"policy: {summary['model']}")
 
 
-def add_grpo_commands(stages: argparse._SubParsersAction,
-                      add_config_args: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_grpo_commands(stages: argparse._SubParsersAction) -> None:
     """Register `physar grpo` on the CLI's stage subparsers, with the CLI's --preset/overrides arguments."""
     p = stages.add_parser(
         "grpo", help="reinforce the SFT policy with physics rewards (GRPO on Ray: rollout, reward, learner actors)",

@@ -34,6 +34,7 @@ from physar_ray.grpo.prompts import load_prompts
 from physar_ray.grpo.rollout import Prompt, Rollout, RolloutWorker
 from physar_ray.lm.sequence import VideoLayout
 from physar_ray.measure.score import VideoScore
+from physar_ray.report.plots import reward_curve
 from physar_ray.rl.advantages import constant_groups, group_advantages
 from physar_ray.runtime.actor_group import ActorGroup
 from physar_ray.runtime.cluster import configure_storage, ensure_ray
@@ -354,42 +355,6 @@ def summarize(history: list[dict[str, Any]]) -> dict[str, float]:
         return {}
     k = max(1, math.ceil(len(rewards) / 5))
     return {"reward_first_20pct": float(np.mean(rewards[:k])), "reward_last_20pct": float(np.mean(rewards[-k:]))}
-
-
-def reward_curve(history: list[dict[str, Any]]) -> bytes:
-    """PNG: mean step reward (± std) by step; eval v_err (RL range, OOD) on a second axis."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [h for h in history if "grpo/reward_mean" in h]
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    if steps:
-        x = np.array([h["grpo/step"] for h in steps])
-        y, s = np.array([h["grpo/reward_mean"] for h in steps]), np.array([h["grpo/reward_std"] for h in steps])
-        ax.plot(x, y, color="tab:blue", label="reward (mean)")
-        ax.fill_between(x, y - s, y + s, color="tab:blue", alpha=0.15)
-    ax.set_xlabel("GRPO step")
-    ax.set_ylabel("reward R = R_vel + R_mass")
-    evals = [h for h in history if "eval/weights_version" in h]
-    if evals:
-        ax2 = ax.twinx()
-        for name, colour in (("rl", "tab:green"), ("ood", "tab:red")):
-            pts = [(h["grpo/step"], h.get(f"eval/{name}_v_err_mean")) for h in evals]
-            pts = [(a, b) for a, b in pts if b is not None]
-            if pts:
-                ax2.plot(*zip(*pts), "o--", color=colour, label=f"eval {name} v_err")
-        ax2.set_ylabel("v_err (units/s)")
-        ax2.legend(loc="upper right", fontsize=8)
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def run_grpo(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str,

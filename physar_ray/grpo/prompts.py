@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from physar_ray import storage
-from physar_ray.config import Config, GRPOConfig
+from physar_ray.config import Config
+from physar_ray.data.holdout import EVAL_SET_SEED, rl_holdout, video_key
+from physar_ray.data.shards import split_files
 from physar_ray.grpo.rollout import Prompt
 from physar_ray.records import table_to_records
 
@@ -27,37 +29,13 @@ class PromptSets:
     """eval_ood-split videos: out-of-distribution parameters."""
 
 
-def video_key(scenario: str, split: str, index: int) -> str:
-    """The order prompts are sorted in (and the key a rollout's videos carry)."""
-    return f"{scenario}/{split}/{index}"
-
-
 def _read_split(data_uri: str, split: str, cond_frames: int) -> list[Prompt]:
     prompts = []
-    for uri in storage.list_files(data_uri):
-        if f"/{split}/" not in uri:
-            continue
+    for uri in split_files(data_uri, split):
         for r in table_to_records(storage.read_table(uri)):
             prompts.append(Prompt(np.ascontiguousarray(r.frames[:cond_frames]), r.states,
                                   video_key(r.scenario, r.split, r.index)))
     return sorted(prompts, key=lambda p: p.key)
-
-
-EVAL_SET_SEED = 0
-"""Draws the held-out rl conditions and GRPO's OOD evaluation subset. Fixed rather than grpo.seed, so
-policies trained with other GRPO seeds (a seed study, a Tune sweep) never train on the conditions the
-others are scored on, and their evaluations pair up condition by condition."""
-
-
-def rl_holdout(count: int, grpo: GRPOConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(held-out, training) indices into the ``count`` rl-split videos sorted by key.
-
-    GRPO trains on the second part only; `physar eval model` scores every policy on the first,
-    so "rl" results before and after GRPO are on conditions the policy never trained on.
-    """
-    order = np.random.default_rng(EVAL_SET_SEED).permutation(count)
-    held = min(grpo.eval_videos, count // 2)
-    return order[:held], order[held:]
 
 
 def load_prompts(data_uri: str, cfg: Config) -> PromptSets:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
-from physar_ray.config import load
+from physar_ray.config.args import add_config_args, config_from
 from physar_ray.runtime.cluster import configure_storage
 
 DESCRIPTION = """\
@@ -40,7 +39,7 @@ def _plan(args: argparse.Namespace) -> int:
     from physar_ray.plan.planner import plan
     from physar_ray.plan.render import as_json, text
 
-    cfg = load(args.preset, args.overrides)
+    cfg = config_from(args)
     configure_storage(cfg)
     cluster = read_cluster(args.cluster) if args.cluster else local_cluster(cfg.run.num_cpus)
     result = plan(cfg, cluster, args.model_config)
@@ -48,8 +47,7 @@ def _plan(args: argparse.Namespace) -> int:
     return 0 if result.fits else 1
 
 
-def add_plan_commands(stages: argparse._SubParsersAction,
-                      add_config_args: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_plan_commands(stages: argparse._SubParsersAction) -> None:
     """Register `physar plan` on the CLI's stage subparsers, with the CLI's --preset/overrides arguments."""
     p = stages.add_parser("plan", help="place a run's stages on a cluster file's node types and check GPU memory",
                           description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,9 +1,12 @@
-"""Evaluation plots (PNG bytes): v_err by OOD level, tracked vs true paths, reward vs v_err."""
+"""Plots as PNG bytes: v_err by OOD level, tracked vs true paths, reward vs v_err (`physar eval`), GRPO's
+reward curve and a sweep's trials (`physar tune`). Every stage turns its figures into PNGs with
+:func:`figure_png`."""
 
 from __future__ import annotations
 
 import io
 import math
+from typing import Any
 
 import matplotlib
 
@@ -18,10 +21,15 @@ from physar_ray.records import VideoRecord  # noqa: E402
 BALL_STYLES = ("tab:red", "tab:blue")
 
 
-def _png(fig: plt.Figure) -> bytes:
+EVAL_DPI = 90
+"""Resolution of the evaluation plots (dots per inch)."""
+
+
+def figure_png(fig: plt.Figure, dpi: float | str = "figure") -> bytes:
+    """The figure, laid out tight, as PNG bytes at ``dpi`` ("figure": the figure's own); the figure is closed."""
     buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     return buf.getvalue()
 
@@ -42,7 +50,7 @@ def verr_by_ood_level(metrics: dict) -> bytes:
         ax.set_ylabel("mean v_err (units/s)")
         ax.set_title(source)
         ax.legend(fontsize=7)
-    return _png(fig)
+    return figure_png(fig, EVAL_DPI)
 
 
 def trajectories(videos: list[tuple[str, VideoRecord, Tracks]]) -> bytes:
@@ -59,7 +67,7 @@ def trajectories(videos: list[tuple[str, VideoRecord, Tracks]]) -> bytes:
         ax.set_xlim(0, size), ax.set_ylim(0, size), ax.set_aspect("equal")
         ax.set_title(f"{title}\n{rec.scenario}/{rec.split} #{rec.index}", fontsize=8)
         ax.legend(fontsize=6)
-    return _png(fig)
+    return figure_png(fig, EVAL_DPI)
 
 
 def reward_vs_verr(rows: list[dict], cfg: MeasureConfig) -> bytes:
@@ -76,4 +84,54 @@ def reward_vs_verr(rows: list[dict], cfg: MeasureConfig) -> bytes:
     ax.set_xlabel("v_err (units/s)")
     ax.set_ylabel("reward R")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return figure_png(fig, EVAL_DPI)
+
+
+def reward_curve(history: list[dict[str, Any]]) -> bytes:
+    """GRPO's mean step reward (± std) by step; eval v_err (RL range, OOD) on a second axis."""
+    steps = [h for h in history if "grpo/reward_mean" in h]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    if steps:
+        x = np.array([h["grpo/step"] for h in steps])
+        y, s = np.array([h["grpo/reward_mean"] for h in steps]), np.array([h["grpo/reward_std"] for h in steps])
+        ax.plot(x, y, color="tab:blue", label="reward (mean)")
+        ax.fill_between(x, y - s, y + s, color="tab:blue", alpha=0.15)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("reward R = R_vel + R_mass")
+    evals = [h for h in history if "eval/weights_version" in h]
+    if evals:
+        ax2 = ax.twinx()
+        for name, colour in (("rl", "tab:green"), ("ood", "tab:red")):
+            pts = [(h["grpo/step"], h.get(f"eval/{name}_v_err_mean")) for h in evals]
+            pts = [(a, b) for a, b in pts if b is not None]
+            if pts:
+                ax2.plot(*zip(*pts), "o--", color=colour, label=f"eval {name} v_err")
+        ax2.set_ylabel("v_err (units/s)")
+        ax2.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
+    return figure_png(fig)
+
+
+def sweep_plot(histories: dict[str, list[tuple[int, float]]], rows: list[dict[str, Any]], metric: str,
+               best: str | None) -> bytes:
+    """A sweep's ``metric`` over GRPO steps per trial (left: the measured (step, value) points of each
+    trial id) and each trial's last value (right: ``rows`` as trials.csv holds them); trial ``best`` in red."""
+    fig, (ax, bar) = plt.subplots(1, 2, figsize=(11, 4), dpi=90)
+    for trial_id, pts in sorted(histories.items()):
+        if pts:
+            ax.plot(*zip(*pts), "o-", ms=3, lw=1, label=trial_id, color="tab:red" if trial_id == best else None)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel(f"{metric} (units/s)")
+    ax.set_title(f"{metric} at each evaluation (lower is better)")
+    if len(histories) <= 12:
+        ax.legend(fontsize=7)
+    ordered = sorted(rows, key=lambda r: r["trial_id"])
+    labels = [f"α={r['alpha']:g} k={r['k']:g}\nβ={r['beta']:g} g={r['group_size']} ({r['steps']})" for r in ordered]
+    heights = [r[metric] if r[metric] is not None else 0.0 for r in ordered]
+    colours = ["tab:red" if r["trial_id"] == best else "tab:gray" if r["status"] == "stopped" else "tab:blue"
+               for r in ordered]
+    bar.bar(range(len(ordered)), heights, color=colours)
+    bar.set_xticks(range(len(ordered)), labels, fontsize=6, rotation=90 if len(ordered) > 8 else 0)
+    bar.set_ylabel(f"last {metric} (units/s)")
+    bar.set_title("per trial (red: best, grey: stopped early; steps in brackets)")
+    return figure_png(fig)

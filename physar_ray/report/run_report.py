@@ -15,23 +15,20 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from physar_ray import storage
+from physar_ray import layout, storage
 from physar_ray.config import SCENARIOS
+from physar_ray.layout import DECODING, METRICS, PER_VIDEO, ROLLOUT_SAMPLING, RunLayout
 from physar_ray.report.paired import counts_markdown, paired_comparison, paired_markdown
-from physar_ray.report.tables import CI_METRICS, TABLE1_SPLITS, _fmt, cell, summarise
+from physar_ray.report.tables import CI_METRICS, TABLE1_SPLITS, cell, fmt, summarise
 
 REFERENCES = ("static", "constant_velocity")
-POLICIES = ("sft", "grpo")
+POLICIES = (layout.SFT, layout.GRPO)
 MODEL_METRICS = ("v_err", "v_drift", "r_err")
 KEY = ("scenario", "split", "index")
-DECODING = "decoding.json"
-"""How an evaluation folder's videos were sampled (written by `physar eval model`; report.md names it)."""
-ROLLOUT_SAMPLING = "rollout_sampling"
-"""Subfolder of a policy's second evaluation, from grpo.rollout.sampling (generate.eval_rollout_sampling)."""
 
 
 def _metrics(out: str, name: str) -> dict | None:
-    uri = storage.join(out, "eval", name, "metrics.json")
+    uri = RunLayout(out).evaluation(name, METRICS)
     return storage.read_json(uri) if storage.exists(uri) else None
 
 
@@ -48,7 +45,7 @@ def _columns(per_scenario: dict) -> dict:
 
 
 def table4(out: str) -> dict:
-    floor, recon = _metrics(out, "floor"), _metrics(out, "recon")
+    floor, recon = _metrics(out, layout.FLOOR), _metrics(out, layout.RECON)
     if floor is None or recon is None:
         return {}
     rows = {}
@@ -63,7 +60,7 @@ def table4(out: str) -> dict:
 
 def _reference_rows(out: str, keys: set[tuple]) -> dict[str, dict]:
     """table1-shaped summaries of the predictors' floor-stage rows restricted to ``keys``."""
-    uri = storage.join(out, "eval", "floor", "per_video.parquet")
+    uri = RunLayout(out).evaluation(layout.FLOOR, PER_VIDEO)
     if not storage.exists(uri):
         return {}
     table = storage.read_table(uri)
@@ -83,7 +80,7 @@ def _reference_rows(out: str, keys: set[tuple]) -> dict[str, dict]:
 
 def decoding(out: str, folder: str) -> str | None:
     """How ``eval/<folder>``'s videos were sampled (its decoding.json), None before it was evaluated."""
-    uri = storage.join(out, "eval", folder, DECODING)
+    uri = RunLayout(out).evaluation(folder, DECODING)
     return storage.read_json(uri)["describe"] if storage.exists(uri) else None
 
 
@@ -96,14 +93,14 @@ def models(out: str) -> dict:
             found[f"{name} ({decoding(out, f'{name}/{ROLLOUT_SAMPLING}')})"] = _columns(sampled["table1"].get("data", {}))
     keys: set[tuple] = set()
     for name in policies:
-        per_video = storage.read_table(storage.join(out, "eval", name, "per_video.parquet"), columns=list(KEY))
+        per_video = storage.read_table(RunLayout(out).evaluation(name, PER_VIDEO), columns=list(KEY))
         keys |= set(zip(*(per_video.column(k).to_pylist() for k in KEY)))
     references = {name: _columns(t) for name, t in _reference_rows(out, keys).items()} if keys else {}
     return {**references, **found}
 
 
 def _policy_rows(out: str, name: str) -> list[dict] | None:
-    uri = storage.join(out, "eval", name, "per_video.parquet")
+    uri = RunLayout(out).evaluation(name, PER_VIDEO)
     return storage.read_table(uri).to_pylist() if storage.exists(uri) else None
 
 
@@ -119,7 +116,7 @@ def build_summary(preset: str, config_hash: str, wall: dict[str, float], out: st
     summary = {"preset": preset, "config_hash": config_hash, "wall_s": wall, "table4": table4(out), "models": models(out),
                "decoding": {name: d for name in POLICIES if (d := decoding(out, name)) is not None},
                "paired": paired(out)}
-    sweep = storage.join(out, "tune", "result.json")
+    sweep = RunLayout(out).path(layout.TUNE_RESULT)
     if storage.exists(sweep):
         summary["tune"] = {k: v for k, v in storage.read_json(sweep).items() if k in ("trials", "metric", "best")}
     return summary
@@ -131,7 +128,7 @@ def _models_table(rows: dict, metric: str) -> str:
     head = "| model | " + " | ".join(f"{s} IID / OOD / RL" for s in scenarios) + " |"
     lines = [head, "| --- |" + " --- |" * len(scenarios)]
     for name, per in rows.items():
-        cells = [" / ".join(_fmt(per.get(s, {}).get(c, {}).get(metric)) for c in TABLE1_SPLITS) for s in scenarios]
+        cells = [" / ".join(fmt(per.get(s, {}).get(c, {}).get(metric)) for c in TABLE1_SPLITS) for s in scenarios]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -148,7 +145,7 @@ def _models_ci_table(rows: dict, metric: str) -> str:
 def _table4_markdown(rows: dict) -> str:
     cols = ("floor_v_err", "recon_v_err", "recon_r_err", "recon_centre_px", "recon_phyworld", "recon_found")
     lines = ["| scenario | " + " | ".join(cols) + " |", "| --- |" + " --- |" * len(cols)]
-    lines += [f"| {s} | " + " | ".join(_fmt(r[c]) for c in cols) + " |" for s, r in rows.items()]
+    lines += [f"| {s} | " + " | ".join(fmt(r[c]) for c in cols) + " |" for s, r in rows.items()]
     return "\n".join(lines)
 
 
@@ -193,11 +190,12 @@ def report_markdown(summary: dict[str, Any], out: str) -> str:
         parts += ["## Sweep (`tune/`)",
                   f"{summary['tune']['trials']} trials; best by {summary['tune']['metric']}: "
                   + ", ".join(f"{k} {best.get(k)}" for k in ("alpha", "k", "beta", "group_size", "ood_v_err", "steps"))
-                  + " (preset: `tune/best.yaml`, table: `tune/trials.csv`)."]
-    images = [("GRPO reward curve", "grpo/reward_curve.png"), ("SFT v_err by OOD level", "eval/sft/verr_by_ood_level.png"),
-              ("GRPO v_err by OOD level", "eval/grpo/verr_by_ood_level.png"), ("Sweep", "tune/sweep.png"),
-              *((f"{s} samples", f"samples/{s}.png") for s in SCENARIOS)]
-    shown = [f"![{title}]({path})" for title, path in images if storage.exists(storage.join(out, path))]
+                  + f" (preset: `{layout.TUNE_BEST}`, table: `{layout.TUNE}/trials.csv`)."]
+    images = [("GRPO reward curve", layout.REWARD_CURVE),
+              ("SFT v_err by OOD level", layout.evaluation(layout.SFT, layout.VERR_PLOT)),
+              ("GRPO v_err by OOD level", layout.evaluation(layout.GRPO, layout.VERR_PLOT)), ("Sweep", layout.SWEEP_PLOT),
+              *((f"{s} samples", layout.samples_sheet(s)) for s in SCENARIOS)]
+    shown = [f"![{title}]({path})" for title, path in images if storage.exists(RunLayout(out).path(path))]
     if shown:
         parts += ["## Plots and samples", "\n\n".join(shown)]
     return "\n\n".join(parts) + "\n"

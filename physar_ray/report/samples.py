@@ -15,6 +15,7 @@ from PIL import Image  # noqa: E402
 
 from physar_ray import storage  # noqa: E402
 from physar_ray.records import VideoRecord, table_to_records  # noqa: E402
+from physar_ray.report.plots import figure_png  # noqa: E402
 from physar_ray.sim.render import world_to_pixel  # noqa: E402
 
 log = logging.getLogger("physar.report")
@@ -52,11 +53,7 @@ def frame_grid(samples: list[VideoRecord], columns: int = 6) -> bytes:
             ax.set_xlim(0, w), ax.set_ylim(h, 0), ax.set_xticks([]), ax.set_yticks([])
             ax.set_title(f"t={f}", fontsize=7)
         row[0].set_ylabel(f"{rec.split} #{rec.index}\nood {rec.ood_level}", fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig, dpi=80)
 
 
 def gif_bytes(frames: np.ndarray, frame_ms: int = 100) -> bytes:

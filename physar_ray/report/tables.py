@@ -73,7 +73,7 @@ def group_metrics(rows: list[dict]) -> dict:
     }
 
 
-def _fmt(value: float | None, digits: int = 4) -> str:
+def fmt(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
@@ -90,7 +90,7 @@ def cell(group: dict, metric: str) -> str:
     """One table cell of a summarise() group: count, mean and interval for CI_METRICS, else the mean."""
     if metric in CI_METRICS:
         return ci_cell(group.get("ci", {}).get(metric))
-    return _fmt(group.get(metric))
+    return fmt(group.get(metric))
 
 
 def _sources(metrics: dict) -> list[str]:
@@ -110,7 +110,7 @@ def table1_markdown(metrics: dict, metric: str) -> str:
         cells = []
         for scenario in scenarios:
             cols = metrics["table1"].get(source, {}).get(scenario, {})
-            cells.append(" / ".join(_fmt(cols.get(c, {}).get(metric)) for c in TABLE1_SPLITS))
+            cells.append(" / ".join(fmt(cols.get(c, {}).get(metric)) for c in TABLE1_SPLITS))
         lines.append(f"| {source} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -1,45 +1,27 @@
-"""`physar sft train` and `physar generate`, registered on the CLI's stage parsers by the lead's cli.py.
+"""`physar sft train`, registered on the CLI's stage parsers by the lead's cli.py.
 
-The CLI sits above this layer, so its ``add_config_args`` helper is passed in rather than imported.
-Each command loads the config (preset + overrides) and writes ``config.resolved.yaml`` into --out.
+Each command reads its config with ``config.args.command_config`` (preset + overrides, S3 settings,
+``config.resolved.yaml`` written into --out).
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
-from physar_ray import storage
-from physar_ray.config import Config, dump, load
-from physar_ray.runtime.cluster import configure_storage
-
-
-def _config(args: argparse.Namespace) -> Config:
-    cfg = load(args.preset, args.overrides)
-    configure_storage(cfg)
-    storage.write_text(storage.join(args.out, "config.resolved.yaml"), dump(cfg))
-    return cfg
+from physar_ray.config.args import add_config_args, command_config
 
 
 def _sft_train(args: argparse.Namespace) -> None:
     from physar_ray.train.sft_job import run_sft
 
-    summary = run_sft(_config(args), args.data, args.out, args.tokenizer)
+    summary = run_sft(command_config(args), args.data, args.out, args.tokenizer)
     m = summary["metrics"]
     print(f"step {int(m['sft/step'])}: loss {m['sft/loss']:.4f}, {m['sft/tokens_per_s']:.0f} tokens/s; "
           f"model in {summary['model']}")
 
 
-def _generate(args: argparse.Namespace) -> None:
-    from physar_ray.train.generate import generate_videos
-
-    summary = generate_videos(_config(args), args.model, args.data, args.out)
-    print(f"wrote {summary['videos']} videos to {summary['out']}")
-
-
-def add_sft_commands(stages: argparse._SubParsersAction,
-                     add_config_args: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add ``sft train`` and ``generate`` to the top-level stage subparsers."""
+def add_sft_commands(stages: argparse._SubParsersAction) -> None:
+    """Add ``sft train`` to the top-level stage subparsers."""
     sft = stages.add_parser("sft", help="supervised fine-tuning of the LM on token videos")
     cmds = sft.add_subparsers(dest="command", required=True, metavar="COMMAND")
     text = ("train a causal LM on token videos with Ray Train + DeepSpeed; checkpoints under --out/sft, "
@@ -54,10 +36,3 @@ def add_sft_commands(stages: argparse._SubParsersAction,
                             "(a Ray Data actor pool), with no tokens dataset written")
     train.add_argument("--out", required=True, help="run folder or s3:// URI")
     add_config_args(train)
-    text = "sample continuations of each video's condition frames with the LM; writes generated.parquet"
-    gen = stages.add_parser("generate", help=text, description=text)
-    gen.set_defaults(func=_generate)
-    gen.add_argument("--model", required=True, help="HF model folder written by `physar sft train` (local or s3://)")
-    gen.add_argument("--data", required=True, help="token-video Parquet (tokens column), local or s3://")
-    gen.add_argument("--out", required=True, help="output folder or s3:// URI")
-    add_config_args(gen)

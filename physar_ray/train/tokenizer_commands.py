@@ -1,7 +1,7 @@
 """`physar tokenizer train | encode | reconstruct | train-vae`, registered on the CLI's stage parsers.
 
-The CLI sits above this layer, so its ``add_config_args`` helper is passed in rather than imported.
-Each command loads the config (preset + overrides) and writes ``config.resolved.yaml`` into --out.
+Each command reads its config with ``config.args.command_config`` (preset + overrides, S3 settings,
+``config.resolved.yaml`` written into --out).
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from physar_ray.train.commands import _config
+from physar_ray.config.args import add_config_args, command_config
 
 
 def _train(args: argparse.Namespace) -> None:
     from physar_ray.train.ddt_job import run_ddt_training
 
-    summary = run_ddt_training(_config(args), args.out, args.data)
+    summary = run_ddt_training(command_config(args), args.out, args.data)
     m = summary["metrics"]
     print(f"step {summary['step']} in {summary['train_s']:.0f} s ({summary['wall_s']:.0f} s wall): "
           f"loss {m['ddt/loss']:.3e}, {int(m['ddt/codes_used'])} codes used; tokenizer in {summary['tokenizer']}")
@@ -24,21 +24,21 @@ def _train(args: argparse.Namespace) -> None:
 def _encode(args: argparse.Namespace) -> None:
     from physar_ray.data.tokenize import encode
 
-    files = encode(_config(args), args.data, args.tokenizer, args.out)
+    files = encode(command_config(args), args.data, args.tokenizer, args.out)
     print(f"wrote {files} token-video files under {args.out}")
 
 
 def _reconstruct(args: argparse.Namespace) -> None:
     from physar_ray.data.tokenize import reconstruct
 
-    files = reconstruct(_config(args), args.tokens, args.tokenizer, args.out)
+    files = reconstruct(command_config(args), args.tokens, args.tokenizer, args.out)
     print(f"wrote {files} decoded video files under {args.out}; score them with `physar eval score --data {args.out}`")
 
 
 def _train_vae(args: argparse.Namespace) -> None:
     from physar_ray.train.vae import train_vae
 
-    cfg = _config(args)
+    cfg = command_config(args)
     summary = train_vae(cfg.data, args.out, time_budget_s=args.time_budget_s, batch_size=args.batch_size,
                         seed=cfg.data.seed)
     print(f"step {summary['step']}: recon MSE {summary['first']['vae/recon_mse']:.2e} → "
@@ -46,8 +46,7 @@ def _train_vae(args: argparse.Namespace) -> None:
           f"tokenizer.vae_path={args.out}")
 
 
-def add_tokenizer_commands(stages: argparse._SubParsersAction,
-                           add_config_args: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_tokenizer_commands(stages: argparse._SubParsersAction) -> None:
     """Add ``tokenizer train | encode | reconstruct | train-vae`` to the top-level stage subparsers."""
     group = stages.add_parser("tokenizer", help="train the DDT tokenizer, or turn videos into tokens and back")
     cmds = group.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -1,15 +1,13 @@
 """`physar tune` (registered by cli.build_parser through ``add_tune_commands``).
 
-cli.py hands in its ``add_config_args`` (--preset and dotted overrides): tune sits below cli
-in the layering (tests/unit/test_layering.py), so it cannot import it.
+The config comes from ``config.args.config_from`` (--preset and dotted overrides), as on every command.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
-from physar_ray.config import load
+from physar_ray.config.args import add_config_args, config_from
 from physar_ray.grpo.commands import add_grpo_inputs
 
 DESCRIPTION = """\
@@ -35,7 +33,7 @@ example:
 def _tune(args: argparse.Namespace) -> None:
     from physar_ray.tune.sweep import run_tune
 
-    summary = run_tune(load(args.preset, args.overrides), args.model, args.tokenizer, args.data, args.out)
+    summary = run_tune(config_from(args), args.model, args.tokenizer, args.data, args.out)
     best = summary["best"]
     print(f"tune: {summary['trials']} trials ({summary['completed']} completed, {summary['stopped']} stopped early, "
           f"{summary['errors']} errors){' (restored)' if summary['restored'] else ''}; best {best['trial_id']}: "
@@ -44,8 +42,7 @@ def _tune(args: argparse.Namespace) -> None:
     print(f"wrote {summary['csv']}, {summary['plot']}; best config: {summary['best_config']}")
 
 
-def add_tune_commands(stages: argparse._SubParsersAction,
-                      add_config_args: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_tune_commands(stages: argparse._SubParsersAction) -> None:
     """Register `physar tune` on the CLI's stage subparsers, with the CLI's --preset/overrides arguments."""
     p = stages.add_parser("tune", help="sweep GRPO's α, k, β, g with Ray Tune (ASHA), ranked by held-out OOD v_err",
                           description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)

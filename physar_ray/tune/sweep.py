@@ -29,6 +29,8 @@ from typing import Any
 
 from physar_ray import storage
 from physar_ray.config import Config, ConfigError, TuneConfig, dump, from_dict, replace, to_dict
+from physar_ray.data.shards import split_files
+from physar_ray.report import plots
 
 log = logging.getLogger("physar.tune")
 
@@ -162,38 +164,11 @@ def csv_text(rows: list[dict[str, Any]]) -> str:
 
 def sweep_plot(histories: dict[str, list[tuple[int, float]]], rows: list[dict[str, Any]],
                metric: str = "ood_v_err") -> bytes:
-    """PNG: the metric over GRPO steps per trial (left) and each trial's last value (right, best in red)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """PNG: the metric over GRPO steps per trial (left) and each trial's last value (right, best in red);
+    unmeasured evaluations are left out (report.plots.sweep_plot draws it)."""
     best = best_row(rows, metric)
-    fig, (ax, bar) = plt.subplots(1, 2, figsize=(11, 4), dpi=90)
-    for trial_id, pts in sorted(histories.items()):
-        pts = [(s, v) for s, v in pts if measured(v) is not None]
-        if pts:
-            colour = "tab:red" if best and best["trial_id"] == trial_id else None
-            ax.plot(*zip(*pts), "o-", ms=3, lw=1, label=trial_id, color=colour)
-    ax.set_xlabel("GRPO step")
-    ax.set_ylabel(f"{metric} (units/s)")
-    ax.set_title(f"{metric} at each evaluation (lower is better)")
-    if len(histories) <= 12:
-        ax.legend(fontsize=7)
-    ordered = sorted(rows, key=lambda r: r["trial_id"])
-    labels = [f"α={r['alpha']:g} k={r['k']:g}\nβ={r['beta']:g} g={r['group_size']} ({r['steps']})" for r in ordered]
-    heights = [r[metric] if r[metric] is not None else 0.0 for r in ordered]
-    colours = ["tab:red" if best and r["trial_id"] == best["trial_id"] else "tab:gray" if r["status"] == "stopped"
-               else "tab:blue" for r in ordered]
-    bar.bar(range(len(ordered)), heights, color=colours)
-    bar.set_xticks(range(len(ordered)), labels, fontsize=6, rotation=90 if len(ordered) > 8 else 0)
-    bar.set_ylabel(f"last {metric} (units/s)")
-    bar.set_title("per trial (red: best, grey: stopped early; steps in brackets)")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    points = {trial_id: [(s, v) for s, v in pts if measured(v) is not None] for trial_id, pts in histories.items()}
+    return plots.sweep_plot(points, rows, metric, best["trial_id"] if best else None)
 
 
 def sweep_identity(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str) -> dict[str, Any]:
@@ -281,7 +256,7 @@ def run_tune(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out
     # trials run in a working directory of their own: local paths must not be relative
     out, model_uri, tokenizer_uri, data_uri = (uri if storage.is_s3(uri) else str(Path(uri).expanduser().resolve())
                                                for uri in (out, model_uri, tokenizer_uri, data_uri))
-    if cfg.tune.metric == "ood_v_err" and not any("/eval_ood/" in f for f in storage.list_files(data_uri)):
+    if cfg.tune.metric == "ood_v_err" and not split_files(data_uri, "eval_ood"):
         raise ValueError(f"{data_uri} holds no eval_ood videos, but tune.metric=ood_v_err ranks trials by them: "
                          "generate the eval_ood split (physar data generate --splits eval_ood ...)")
     storage.check_writable(out)

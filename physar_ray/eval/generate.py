@@ -1,4 +1,5 @@
-"""`physar generate`: condition frames' tokens → sampled continuations, written as token videos.
+"""LM generation for `physar generate` and `physar eval model`: condition frames' tokens → sampled
+continuations, written as token videos.
 
 Reads a token-video Parquet (``tokens`` column, T·K codes per row), prompts the LM with the
 first ``data.cond_frames`` frames, samples ``generate.samples_per_prompt`` continuations per

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from physar_ray import storage
 from physar_ray.config import Config
+from physar_ray.layout import METRICS, PER_VIDEO, VERR_PLOT
 from physar_ray.measure.baselines import PREDICTORS, predict
 from physar_ray.measure.tracker import track
 from physar_ray.runtime.cluster import ensure_ray
@@ -47,9 +48,9 @@ def score_dataset(data_uri: str, out_uri: str, cfg: Config, baselines: tuple[str
     if not rows:
         raise ValueError(f"{data_uri}: its {len(files)} Parquet file(s) hold no videos")
     log.info("scored %d rows from %d files with %d reward actors", len(rows), len(files), cfg.measure.num_actors)
-    storage.write_table(storage.join(out_uri, "per_video.parquet"), pa.Table.from_pylist(rows))
+    storage.write_table(storage.join(out_uri, PER_VIDEO), pa.Table.from_pylist(rows))
     metrics = group_metrics(rows)
-    storage.write_json(storage.join(out_uri, "metrics.json"), metrics)
+    storage.write_json(storage.join(out_uri, METRICS), metrics)
     written = write_plots(rows, metrics, out_uri, cfg)
     storage.write_text(storage.join(out_uri, "report.md"), report_markdown(metrics, data_uri, written))
     return metrics
@@ -75,7 +76,7 @@ def write_plots(rows: list[dict], metrics: dict, out_uri: str, cfg: Config) -> l
                        cfg.measure.min_area_px, cfg.measure.rim_px)
         panels.append((title, rec, tracks))
     images = {
-        "verr_by_ood_level.png": plots.verr_by_ood_level(metrics),
+        VERR_PLOT: plots.verr_by_ood_level(metrics),
         "trajectories.png": plots.trajectories(panels) if panels else None,
         "reward_vs_verr.png": plots.reward_vs_verr(rows, cfg.measure),
     }

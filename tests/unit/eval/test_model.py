@@ -4,8 +4,8 @@ import numpy as np
 import pyarrow as pa
 
 from physar_ray.config import load
-from physar_ray.grpo.prompts import rl_holdout, video_key
-from physar_ray.report.model_eval import evaluation_videos
+from physar_ray.data.holdout import rl_holdout, video_key
+from physar_ray.eval.model import evaluation_videos
 
 
 def _tokens(counts: dict[str, int]) -> pa.Table:

@@ -1,7 +1,7 @@
 """`physar eval model`: a policy continues held-out conditions; the videos are decoded and scored.
 
 The evaluation sets are the tokens dataset's ``eval_iid`` and ``eval_ood`` videos and the
-held-out part of ``rl`` (the videos GRPO never trains on, ``grpo.prompts.rl_holdout``), capped
+held-out part of ``rl`` (the videos GRPO never trains on, ``data.holdout.rl_holdout``), capped
 at ``generate.eval_per_scenario`` per scenario and set. Each condition gets one sample from
 ``generate.sampling`` (the tiny preset: greedy) with ``generate.seed``, so two policies evaluated
 with the same config see the same conditions and seeds and their videos pair up by key. Outputs
@@ -23,11 +23,11 @@ import pyarrow.compute as pc
 
 from physar_ray import storage
 from physar_ray.config import Config, SamplingConfig
+from physar_ray.data.holdout import rl_holdout, video_key
 from physar_ray.data.tokenize import reconstruct
-from physar_ray.grpo.prompts import rl_holdout, video_key
-from physar_ray.report.evaluation import score_dataset
-from physar_ray.report.run_report import DECODING, ROLLOUT_SAMPLING
-from physar_ray.train.generate import generator
+from physar_ray.eval.generate import generator
+from physar_ray.eval.score import score_dataset
+from physar_ray.layout import DECODING, ROLLOUT_SAMPLING
 
 log = logging.getLogger("physar.eval")
 

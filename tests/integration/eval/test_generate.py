@@ -16,7 +16,7 @@ from physar_ray.lm.model import build_scratch_model, save_pretrained
 from physar_ray.lm.sequence import VideoLayout
 from physar_ray.lm.synthetic import moving_code_videos
 from physar_ray.lm.vocab import scratch_vocab
-from physar_ray.train.generate import generate_videos
+from physar_ray.eval.generate import generate_videos
 from tests.conftest import PLACED, actors_asking_for
 
 SMALL = ["data.num_frames=6", "data.cond_frames=3", "data.contact_frames=[2, 4]", "data.min_in_view_frames=4", "tokenizer.num_tokens=5",

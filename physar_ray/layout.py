@@ -1,0 +1,96 @@
+"""The run folder of `physar run`: every path its stages read and write, named once.
+
+::
+
+    <run>/config.resolved.yaml  lineage.json  summary.json  report.md
+    <run>/data/                 videos (`physar data generate`)
+    <run>/samples/              <scenario>.png sample sheets, gifs/
+    <run>/tokenizer/            the DDT tokenizer (model.safetensors, tokenizer.json)
+    <run>/tokens/               token videos;  <run>/recon/: tokens decoded back to videos
+    <run>/sft/model/            the SFT policy (HF format)
+    <run>/grpo/                 metrics.jsonl, reward_curve.png, checkpoints/, model/ (the GRPO policy)
+    <run>/eval/<name>/          `physar eval` outputs (floor, recon, sft, grpo): metrics.json, per_video.parquet,
+                                report.md, plots; a policy's also decoding.json and rollout_sampling/
+    <run>/tune/                 the sweep (result.json, best.yaml, trials.csv, sweep.png)
+
+The constants are paths relative to the run folder (what lineage.json and report.md's links
+hold); :class:`RunLayout` turns them into URIs under one run folder (local or s3://).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from physar_ray import storage
+
+CONFIG = "config.resolved.yaml"
+LINEAGE = "lineage.json"
+SUMMARY = "summary.json"
+REPORT = "report.md"
+DATA = "data"
+SAMPLES = "samples"
+TOKENIZER = "tokenizer"
+TOKENIZER_WEIGHTS = "tokenizer/model.safetensors"
+TOKENS = "tokens"
+RECON = "recon"
+SFT = "sft"
+GRPO = "grpo"
+TUNE = "tune"
+REWARD_CURVE = "grpo/reward_curve.png"
+TUNE_RESULT = "tune/result.json"
+TUNE_BEST = "tune/best.yaml"
+SWEEP_PLOT = "tune/sweep.png"
+
+FLOOR = "floor"
+"""The evaluation of the dataset itself (eval/floor: the tracker floor and the reference predictors)."""
+
+# names inside an evaluation folder (eval/<name>/)
+METRICS = "metrics.json"
+PER_VIDEO = "per_video.parquet"
+VERR_PLOT = "verr_by_ood_level.png"
+DECODING = "decoding.json"
+"""How an evaluation folder's videos were sampled (written by `physar eval model`; report.md names it)."""
+ROLLOUT_SAMPLING = "rollout_sampling"
+"""Subfolder of a policy's second evaluation, from grpo.rollout.sampling (generate.eval_rollout_sampling)."""
+
+
+def model(stage: str) -> str:
+    """``<stage>/model``: the HF policy a training stage (sft, grpo) leaves."""
+    return f"{stage}/model"
+
+
+def evaluation(name: str, *parts: str) -> str:
+    """``eval/<name>[/<part>...]``: an evaluation folder (floor, recon, sft, grpo) or a file in it."""
+    return "/".join(("eval", name, *parts))
+
+
+def samples_sheet(scenario: str) -> str:
+    return f"{SAMPLES}/{scenario}.png"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """One run folder (local or s3://): ``run.path(rel)`` is the URI of a relative path above."""
+
+    root: str
+
+    def path(self, rel: str) -> str:
+        return storage.join(self.root, *rel.split("/"))
+
+    @property
+    def data(self) -> str:
+        return self.path(DATA)
+
+    @property
+    def tokenizer(self) -> str:
+        return self.path(TOKENIZER)
+
+    @property
+    def tokens(self) -> str:
+        return self.path(TOKENS)
+
+    def model(self, stage: str) -> str:
+        return self.path(model(stage))
+
+    def evaluation(self, name: str, *parts: str) -> str:
+        return self.path(evaluation(name, *parts))
