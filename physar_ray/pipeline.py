@@ -1,4 +1,4 @@
-"""The run folder and the stages `physar run` chains, with lineage, skip and resume (SPEC §1).
+"""The run folder and the stages `physar run` chains, with lineage, skip and resume (docs/method.md §1).
 
 Each stage names the config branches it reads and the stages it consumes. Its hash covers
 those branches and its inputs' hashes, so changing ``data.seed`` redoes data and everything

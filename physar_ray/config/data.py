@@ -31,9 +31,9 @@ class ParamRanges:
     """Ranges of the sampled degrees of freedom, each a union of [low, high] intervals."""
 
     radius: tuple[tuple[float, float], ...] = ((0.8, 1.4),)
-    """r: ball radius in world units (SPEC §2)."""
+    """r: ball radius in world units (docs/method.md §2)."""
     speed: tuple[tuple[float, float], ...] = ((1.5, 3.5),)
-    """v: initial horizontal speed in world units/s (SPEC §2)."""
+    """v: initial horizontal speed in world units/s (docs/method.md §2)."""
 
     def check(self, key: str) -> None:
         _check_intervals(f"{key}.radius", self.radius, 0.05, 5.0)
@@ -42,7 +42,7 @@ class ParamRanges:
 
 @dataclass(frozen=True)
 class SplitRanges:
-    """Parameter ranges per split (SPEC §2 table). eval_iid shares sft's range, off its grid."""
+    """Parameter ranges per split (docs/method.md §2 table). eval_iid shares sft's range, off its grid."""
 
     sft: ParamRanges = ParamRanges()
     """In-distribution training range; sft samples sit on a grid of it."""
@@ -71,7 +71,7 @@ class SplitCounts:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The ball simulator and its dataset (SPEC §2)."""
+    """The ball simulator and its dataset (docs/method.md §2)."""
 
     scenarios: tuple[str, ...] = SCENARIOS
     """Scenarios to generate: any of uniform, parabola, collision."""

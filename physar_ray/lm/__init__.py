@@ -1,1 +1,1 @@
-"""The language model that writes visual tokens: vocabulary, sequences, sampling, engines (SPEC §5)."""
+"""The language model that writes visual tokens: vocabulary, sequences, sampling, engines (docs/method.md §5)."""

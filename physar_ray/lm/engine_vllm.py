@@ -6,7 +6,7 @@ The model folder is an HF checkpoint written by `physar sft train` (its config.j
 only through ``SamplingParams(allowed_token_ids=...)``, fixed-length continuations through
 ``min_tokens = max_tokens`` with EOS ignored. With ``logprobs_mode="processed_logprobs"`` vLLM
 reports each chosen token's log-probability after the allowed-token mask, temperature, top-k
-and top-p: the support of ``sampling.chosen_logprobs`` that the learner recomputes (SPEC §6).
+and top-p: the support of ``sampling.chosen_logprobs`` that the learner recomputes (docs/method.md §6).
 
 Weights. ``load_weights`` writes the state as safetensors to a temporary folder and runs vLLM's
 in-place reload (the worker's ``reload_weights(weights_path=...)`` through

@@ -2,7 +2,7 @@
 
 Under teacher forcing the LM always reads clean codes; in free generation it reads its own,
 which are a code or two off. Trained only on clean inputs it extrapolates each small error into
-a velocity error (shared/notes: slope 0.96–0.99 under teacher forcing, heads drifting apart in
+a velocity error (docs/results.md: slope 0.96–0.99 under teacher forcing, heads drifting apart in
 free generation). Shifting every generated-frame input code by ``round(N(0, σ))`` ranks of the
 codes' scalar values, with clean labels, teaches it to read a trajectory through that noise. This is the
 token-space form of noisy-context training for autoregressive video models (e.g. the "noise

@@ -1,7 +1,7 @@
 """Sampling over the visual codes only, and the log-probabilities of that same distribution.
 
 Every engine samples through :func:`sample_codes`, and the GRPO learner scores chosen tokens
-with :func:`chosen_logprobs`, so both use one support (SPEC §6): the logits are restricted
+with :func:`chosen_logprobs`, so both use one support (docs/method.md §6): the logits are restricted
 to the C visual codes (text tokens can never be emitted), divided by the temperature τ, cut
 to the top-k codes, then to the top-p nucleus, and renormalised. τ = 0 is greedy (a point
 mass on the argmax, log-probability 0).

@@ -1,1 +1,1 @@
-"""Measuring physics in frames: tracking, eq. 4 errors, rewards, reference predictors (SPEC §3)."""
+"""Measuring physics in frames: tracking, eq. 4 errors, rewards, reference predictors (docs/method.md §3)."""

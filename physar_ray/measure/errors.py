@@ -1,4 +1,4 @@
-"""Physics errors of tracked balls against the simulator's ground truth (SPEC §3, paper eq. 4).
+"""Physics errors of tracked balls against the simulator's ground truth (docs/method.md §3, paper eq. 4).
 
 Conventions: T frames, N balls, P = T − 1 adjacent frame pairs; pair p joins frames p and p + 1.
 The ground-truth velocity v̂ is the finite difference of the TRUE centres over the same pair

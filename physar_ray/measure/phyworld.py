@@ -1,4 +1,4 @@
-"""PhyWorld's released evaluator on our tracks: the ``phyworld`` compatibility columns (SPEC §3).
+"""PhyWorld's released evaluator on our tracks: the ``phyworld`` compatibility columns (docs/method.md §3).
 
 Our reading of github.com/phyworld/phyworld, ``id_ood_data/evaluate.py`` (``evaluate_xy``,
 ``evaluate_xy_collision`` and the per-scenario drivers ``eval_uniform``, ``eval_parabola``,

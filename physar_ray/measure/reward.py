@@ -1,4 +1,4 @@
-"""Rewards from physics errors (SPEC §3, paper eqs. 5-7): R = α·exp(−k·v_err) + (1 − r_err)."""
+"""Rewards from physics errors (docs/method.md §3, paper eqs. 5-7): R = α·exp(−k·v_err) + (1 − r_err)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One video's frames against its ground truth → errors, rewards and a reason (SPEC §3).
+"""One video's frames against its ground truth → errors, rewards and a reason (docs/method.md §3).
 
 ``score_video`` is the single entry point GRPO's reward actors and ``physar eval score`` call.
 """

@@ -1,4 +1,4 @@
-"""Ball masks → centres and radii, per frame and ball, to a fraction of a pixel (SPEC §3).
+"""Ball masks → centres and radii, per frame and ball, to a fraction of a pixel (docs/method.md §3).
 
 Method, per ball of the palette and all frames at once:
 

@@ -1,1 +1,1 @@
-"""GRPO math: tensors in, tensors out, nothing but torch (SPEC §6)."""
+"""GRPO math: tensors in, tensors out, nothing but torch (docs/method.md §6)."""

@@ -1,4 +1,4 @@
-"""Group-relative advantages (SPEC §6)."""
+"""Group-relative advantages (docs/method.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GRPO's token-level clipped policy objective with a KL penalty (SPEC §6)."""
+"""GRPO's token-level clipped policy objective with a KL penalty (docs/method.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CPU reward actors: score videos whose frames sit in the object store (SPEC §1 GRPO, §3).
+"""CPU reward actors: score videos whose frames sit in the object store (docs/method.md §1 GRPO, §3).
 
 ``RewardWorker`` is a plain class (it runs in process in a notebook or a unit test);
 ``RewardPool`` starts the actors as an :class:`ActorGroup` (``ray.remote(num_cpus=…)``), hands

@@ -1,1 +1,1 @@
-"""The PhyWorld-style ball simulator: pure functions, no Ray (SPEC §2)."""
+"""The PhyWorld-style ball simulator: pure functions, no Ray (docs/method.md §2)."""

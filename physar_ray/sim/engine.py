@@ -1,4 +1,4 @@
-"""pymunk simulation of one video: initial state in, per-frame ground truth out (SPEC §2)."""
+"""pymunk simulation of one video: initial state in, per-frame ground truth out (docs/method.md §2)."""
 
 from __future__ import annotations
 

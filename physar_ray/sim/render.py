@@ -1,4 +1,4 @@
-"""Frames from states, and the one world↔pixel mapping the tracker shares (SPEC §2).
+"""Frames from states, and the one world↔pixel mapping the tracker shares (docs/method.md §2).
 
 Continuous pixel coordinates: pixel j covers [j, j+1), so its centre is j + 0.5.
 World origin is bottom-left with y up: column = x / S · W and row = (S − y) / S · H.

@@ -1,4 +1,4 @@
-"""Scenarios, splits, OOD levels and the sampling of each video's degrees of freedom (SPEC §2).
+"""Scenarios, splits, OOD levels and the sampling of each video's degrees of freedom (docs/method.md §2).
 
 Every video is a pure function of (scenario, split, seed, index): the random generator is
 seeded from those four numbers (and the resampling attempt), never from global state.

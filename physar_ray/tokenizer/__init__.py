@@ -1,1 +1,1 @@
-"""DDT tokenizer: frames ↔ discrete tokens (SPEC §4). Import from the submodules."""
+"""DDT tokenizer: frames ↔ discrete tokens (docs/method.md §4). Import from the submodules."""

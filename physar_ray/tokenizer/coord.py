@@ -1,4 +1,4 @@
-"""Coordinate-structured tokenizer: every token carries one scalar (tokenizer-cpu-findings.md).
+"""Coordinate-structured tokenizer: every token carries one scalar (docs/tokenizer.md, tokenizer finding 4).
 
 Encoder: a small conv net gives each ball slot ``heads`` heatmaps; a spatial soft-argmax over
 all pixels turns each into an (x, y) in normalised pixel-centre coordinates, plus ``pooled``

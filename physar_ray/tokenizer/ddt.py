@@ -1,4 +1,4 @@
-"""DDTokenizer: frames ↔ 16 discrete tokens per frame, one API over both families (SPEC §4).
+"""DDTokenizer: frames ↔ 16 discrete tokens per frame, one API over both families (docs/method.md §4).
 
 ``encode(frames uint8 [B, H, W, 3] or [B, T, H, W, 3]) -> tokens int64 [B, (T,) L]`` and
 ``decode(tokens, steps, seed) -> frames uint8``: batched, on the model's device, numpy in →
@@ -85,13 +85,13 @@ def _paper(cfg: TokenizerConfig, resolution: int, pixel_patch: int, vae_patch: i
 
 
 def ddt_tiny(cfg: TokenizerConfig, resolution: int) -> PaperTokenizer:
-    """The CPU experiment of tokenizer-cpu-findings.md: 8×8 pixel patches, Q-former 3×128,
+    """The CPU experiment of docs/tokenizer.md (tokenizer finding 1): 8×8 pixel patches, Q-former 3×128,
     MMDiT 4×128 (≈ 2M parameters)."""
     return _paper(cfg, resolution, pixel_patch=8, vae_patch=1, enc_width=128, enc_depth=3, dec_width=128, dec_depth=4, heads=4)
 
 
 def ddt_small(cfg: TokenizerConfig, resolution: int) -> PaperTokenizer:
-    """The H100 experiment of tokenizer-cpu-findings.md: width 256, 6 blocks each."""
+    """The H100 experiment of docs/tokenizer.md (tokenizer finding 2): width 256, 6 blocks each."""
     return _paper(cfg, resolution, pixel_patch=8, vae_patch=1, enc_width=256, enc_depth=6, dec_width=256, dec_depth=6, heads=8)
 
 

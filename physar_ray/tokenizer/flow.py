@@ -1,4 +1,4 @@
-"""Rectified-flow math shared by both decoder families (SPEC §4).
+"""Rectified-flow math shared by both decoder families (docs/method.md §4).
 
 x_t = t·ε + (1 − t)·x_0 with t ∈ [0, 1] (t = 1 is pure noise). The decoder predicts x_0; the
 velocity follows as v = (x_t − x̂_0) / t, and an Euler step from t to t' < t is
@@ -23,7 +23,7 @@ def sample_t(n: int, mode: str, generator: torch.Generator | None = None, device
 
     uniform: t ~ U(0, 1). half_at_one: the first half of the batch at t = 1, the rest uniform.
     logit_normal: t = σ(N(0, 1) + 1), shifted toward noise. The last two weight the high-noise
-    end, which cut the prefix decoder's error 2.5× (tokenizer-cpu-findings.md, GPU table).
+    end, which cut the prefix decoder's error 2.5× (docs/tokenizer.md, tokenizer finding 3).
     """
     if mode == "uniform":
         return torch.rand(n, generator=generator, device=device)

@@ -4,7 +4,7 @@ Q-former encoder and the MMDiT decoder.
 Each stream has its own norms, projections and MLP; the attention runs once over the joined
 sequence [a; b], and a boolean mask says which keys each query may see. Optional adaLN
 modulation (shift, scale, gate per sub-layer) comes from a conditioning vector; gates start
-at 1, not 0 (adaLN-Zero stalled for hundreds of steps in tokenizer-cpu-findings.md §1).
+at 1, not 0 (adaLN-Zero stalled for hundreds of steps in docs/tokenizer.md, tokenizer finding 1).
 
 Written out (≈ 80 lines) rather than imported from diffusers: diffusers stays an optional
 dependency, needed only for the VAE latent space, and both uses here need a per-key boolean

@@ -1,4 +1,4 @@
-"""MMDiT decoder conditioned on a prefix of the quantized tokens (SPEC §4, paper A.1).
+"""MMDiT decoder conditioned on a prefix of the quantized tokens (docs/method.md §4, paper A.1).
 
 Streams: the noisy latents x_t and the T quantized tokens (projected code_dim → W, replacing
 SD3's text tokens; no pooled embedding). The noise level t drives adaLN modulation of both
@@ -6,7 +6,7 @@ streams. At noise level t the decoder sees only tokens 0..k(t) (``visible_tokens
 tokens are zeroed and masked out of attention as keys, so they cannot change the output.
 The visible tokens are also added to every image token through a per-patch linear map of
 their concatenation (the "token injection" that broke the plateau in
-tokenizer-cpu-findings.md §1; low rank so the paper size stays small).
+docs/tokenizer.md, tokenizer finding 1; low rank so the paper size stays small).
 Tensor names: B batch, N latent tokens, D latent dim, T tokens, d code_dim, W width.
 """
 

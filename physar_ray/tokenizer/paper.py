@@ -1,4 +1,4 @@
-"""The paper's tokenizer family: latent space → Q-former → EMA quantizer → MMDiT (SPEC §4).
+"""The paper's tokenizer family: latent space → Q-former → EMA quantizer → MMDiT (docs/method.md §4).
 
 Training (flow): t sampled per ``t_sampling``, x_t = t·ε + (1 − t)·x_0 on the latents, the
 MMDiT predicts x_0 from x_t, t and the token prefix 0..k(t); all tokens are dropped for a

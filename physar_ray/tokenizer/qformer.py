@@ -1,10 +1,10 @@
-"""Q-former encoder (SPEC §4, paper A.1): learnable queries read an image through joint attention.
+"""Q-former encoder (docs/method.md §4, paper A.1): learnable queries read an image through joint attention.
 
 Two streams, the image latents and T learnable query tokens, each with its own transformer
 weights; attention runs over both sequences joined, with Selftok's mask: image tokens attend
 only to image tokens, queries attend to image and queries. The output is the T transformed
 queries. The patch embedding is bias-free so an empty (all-zero ink) patch embeds to zero
-(tokenizer-cpu-findings.md §1). Tensor names: B batch, N latent tokens, D latent dim,
+(docs/tokenizer.md, tokenizer finding 1). Tensor names: B batch, N latent tokens, D latent dim,
 T queries, W width.
 """
 

@@ -1,4 +1,4 @@
-"""EMA vector quantizer with an L2-normalised low-dimensional lookup (SPEC §4, paper A.1).
+"""EMA vector quantizer with an L2-normalised low-dimensional lookup (docs/method.md §4, paper A.1).
 
 Features are projected to ``code_dim`` (paper: 256 → 16), L2-normalised and matched to the
 nearest code by cosine similarity. Codes are not trained by gradients: each code follows the
@@ -7,7 +7,7 @@ EMA of the (normalised) features assigned to it, and every training step resets 
 vector-quantize-pytorch's ``threshold_ema_dead_code``. The encoder receives the
 straight-through gradient and a commitment loss β‖z − sg(q)‖².
 
-Warm-up (tokenizer-cpu-findings.md §1): for the first ``warmup_steps`` training steps the
+Warm-up (docs/tokenizer.md, tokenizer finding 1): for the first ``warmup_steps`` training steps the
 output is the continuous feature z while the codebook still follows by EMA; a freshly
 initialised encoder otherwise collapses the codebook before its features carry information.
 """

@@ -9,7 +9,7 @@ on the elapsed time, so all of them stop at the same step; only rank 0 writes ch
 Schedule: AdamW, linear warm-up over ``warmup_steps``, then cosine or linear decay to 0 at
 progress 1, where progress = step / max_steps, or max(step / max_steps, elapsed / time_budget_s)
 when a wall-clock cap is set: the schedule is fitted to whichever budget ends first (cosine to 0
-over the budget cut the error by 15% in tokenizer-cpu-findings.md). fp32 on CPU, bf16 autocast
+over the budget cut the error by 15% in docs/tokenizer.md, tokenizer finding 1). fp32 on CPU, bf16 autocast
 on CUDA.
 """
 

@@ -1,4 +1,4 @@
-"""The SFT per-worker loop, top to bottom, runnable without Ray (SPEC §5).
+"""The SFT per-worker loop, top to bottom, runnable without Ray (docs/method.md §5).
 
 ``sft_loop(config, batches, reporter)`` takes :func:`loop_config` (the config tree and the
 vocabulary the batches were built with), an iterable of ``{"input_ids", "labels"}`` batches

@@ -1,4 +1,4 @@
-"""`physar tune`: a Ray Tune sweep of GRPO runs over α, k, β and g, ranked by held-out v_err (SPEC §6).
+"""`physar tune`: a Ray Tune sweep of GRPO runs over α, k, β and g, ranked by held-out v_err (docs/method.md §6).
 
 Each trial is one whole GRPO run (``run_grpo``: controller, rollout, reward and learner actors)
 with the trial's values set through the same dotted overrides as the CLI (``SEARCH_KEYS``). The

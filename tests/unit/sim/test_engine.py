@@ -1,4 +1,4 @@
-"""Physics laws on the simulator's stored ground truth (SPEC §2)."""
+"""Physics laws on the simulator's stored ground truth (docs/method.md §2)."""
 
 import numpy as np
 import pytest
