@@ -20,6 +20,8 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from physar_ray import storage
+
 log = logging.getLogger("physar.faults")
 
 POINTS = ("tokenizer.worker", "sft.worker")
@@ -53,17 +55,15 @@ class FaultInjector:
         self.out_uri = out_uri
 
     def marker(self, fault: Fault) -> str:
-        from physar_ray import storage  # lazily: config validates specs with parse() and stays light
-
         return storage.join(self.out_uri, "faults", f"{fault}.fired")
 
     def reached(self, step: int) -> None:
-        from physar_ray import storage
-
-        for fault in self.faults:
-            if step >= fault.step and not storage.exists(self.marker(fault)):
-                storage.write_text(self.marker(fault), f"fired at step {step}\n")
-                log.warning("run.faults: %s fires at step %d (SIGKILL of pid %d)", fault, step, os.getpid())
-                for handler in logging.getLogger().handlers:
-                    handler.flush()
-                os.kill(os.getpid(), signal.SIGKILL)
+        for fault in [f for f in self.faults if step >= f.step]:
+            self.faults.remove(fault)  # due now: it fires here, or it fired before this restart; never asked again
+            if storage.exists(self.marker(fault)):
+                continue
+            storage.write_text(self.marker(fault), f"fired at step {step}\n")
+            log.warning("run.faults: %s fires at step %d (SIGKILL of pid %d)", fault, step, os.getpid())
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
