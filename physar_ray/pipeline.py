@@ -25,7 +25,6 @@ from physar_ray import layout, storage
 from physar_ray.config import Config, dump, to_dict
 from physar_ray.layout import RunLayout
 from physar_ray.report.run_report import build_summary, report_markdown
-from physar_ray.runtime.cluster import configure_storage
 
 log = logging.getLogger("physar.pipeline")
 
@@ -183,7 +182,7 @@ def run_pipeline(cfg: Config, out: str, start_from: str | None = None) -> dict[s
     """Run the stages into ``out`` (skipping finished ones); returns and writes ``summary.json``."""
     if start_from is not None and start_from not in stage_names():
         raise ValueError(f"--from {start_from!r} is not a stage: choose one of {', '.join(stage_names())}")
-    configure_storage(cfg)
+    cfg.storage.apply()
     storage.check_writable(out)
     run = RunLayout(out)
     storage.write_text(run.path(layout.CONFIG), dump(cfg))

@@ -68,7 +68,7 @@ def sft_worker(cfg: Config) -> Request:
 
 
 def generation_actor(cfg: Config) -> Request:
-    """The actor holding the engine of `physar generate` and `physar eval model`."""
+    """The actor holding the engine of `physar eval generate` and `physar eval model`."""
     return infer_request(cfg.run, cfg.generate.num_cpus, cfg.generate.num_gpus)
 
 

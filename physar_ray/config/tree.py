@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from physar_ray.config.base import to_dict
 from physar_ray.config.data import DataConfig
-from physar_ray.config.models import GenerateConfig, SFTConfig, TokenizerConfig
+from physar_ray.config.models import GenerateConfig, SFTConfig, TokenizerConfig, VAEConfig
 from physar_ray.config.rl import GRPOConfig, TuneConfig
 from physar_ray.config.run import MeasureConfig, RunConfig, StorageConfig
 
@@ -22,6 +22,7 @@ class Config:
     measure: MeasureConfig = MeasureConfig()
     storage: StorageConfig = StorageConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
+    vae: VAEConfig = VAEConfig()
     sft: SFTConfig = SFTConfig()
     generate: GenerateConfig = GenerateConfig()
     grpo: GRPOConfig = GRPOConfig()

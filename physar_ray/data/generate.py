@@ -108,9 +108,9 @@ def _run_shards(shards: list[Shard], out: str, cfg: Config) -> dict[str, dict[st
 
 def generate(cfg: Config, out: str) -> dict[str, Any]:
     """Write every planned shard that is missing under ``out``; return the manifest."""
-    from physar_ray.runtime.cluster import configure_storage, ensure_ray
+    from physar_ray.runtime.cluster import ensure_ray
 
-    configure_storage(cfg)
+    cfg.storage.apply()
     storage.check_writable(out)
     found = existing_shards(out)
     _check_compatible(found, cfg.data, out)

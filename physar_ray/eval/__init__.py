@@ -1,1 +1,1 @@
-"""`physar eval` and `physar generate`: score videos, evaluate a policy, generate with the LM."""
+"""`physar eval` and `physar eval generate`: score videos, evaluate a policy, generate with the LM."""

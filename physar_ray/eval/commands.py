@@ -1,4 +1,4 @@
-"""`physar eval score | baselines | model` and `physar generate` (registered by cli.build_parser).
+"""`physar eval score | baselines | model | generate` (registered by cli.build_parser).
 
 Each command reads its config with ``config.args.command_config`` (preset + overrides, S3 settings,
 ``config.resolved.yaml`` written into --out).
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from physar_ray import storage
 from physar_ray.config import Config
-from physar_ray.config.args import add_config_args, command_config
+from physar_ray.config.args import add_config_args, add_input, command_config
 
 Command = Callable[[argparse.Namespace, Config], None]
 
@@ -25,7 +25,7 @@ def _score(args: argparse.Namespace, cfg: Config) -> None:
     from physar_ray.eval.score import score_dataset
     from physar_ray.measure.baselines import PREDICTORS
 
-    metrics = score_dataset(args.data, args.out, cfg, () if args.no_baselines else tuple(PREDICTORS))
+    metrics = score_dataset(args.videos, args.out, cfg, () if args.no_baselines else tuple(PREDICTORS))
     total = metrics["total"]
     print(f"scored {total['count']} videos ({total['floored']} floored): mean v_err {total['v_err']}, "
           f"mean reward {total['reward']}; report: {storage.join(args.out, 'report.md')}")
@@ -34,7 +34,7 @@ def _score(args: argparse.Namespace, cfg: Config) -> None:
 def _baselines(args: argparse.Namespace, cfg: Config) -> None:
     from physar_ray.eval.score import write_baselines
 
-    counts = write_baselines(args.data, args.out, cfg)
+    counts = write_baselines(args.videos, args.out, cfg)
     print(", ".join(f"{name}: {n} videos" for name, n in counts.items()) + f" under {args.out}")
 
 
@@ -51,47 +51,46 @@ def _model(args: argparse.Namespace, cfg: Config) -> None:
 def _generate(args: argparse.Namespace, cfg: Config) -> None:
     from physar_ray.eval.generate import generate_videos
 
-    summary = generate_videos(cfg, args.model, args.data, args.out)
+    summary = generate_videos(cfg, args.model, args.tokens, args.out)
     print(f"wrote {summary['videos']} videos to {summary['out']}")
 
 
 def add_eval_commands(stages: argparse._SubParsersAction) -> None:
-    """Register `physar eval score|baselines|model` and `physar generate` on the CLI's stage subparsers."""
-    ev = stages.add_parser("eval", help="score videos against their ground truth; reference predictors")
+    """Register `physar eval score | baselines | model | generate` on the CLI's stage subparsers."""
+    ev = stages.add_parser("eval", help="score videos against their ground truth; evaluate or sample an LM")
     cmds = ev.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(group: argparse._SubParsersAction, name: str, fn: Command, text: str, description: str,
+    def command(name: str, fn: Command, text: str, description: str,
                 inputs: tuple[tuple[str, str], ...]) -> argparse.ArgumentParser:
-        """A command running ``fn(args, cfg)`` with required ``inputs`` (flag, help), then --preset and overrides."""
-        p = group.add_parser(name, help=text, description=description)
+        """A command running ``fn(args, cfg)`` with required ``inputs`` (config.args.INPUTS name, detail),
+        then --preset and overrides."""
+        p = cmds.add_parser(name, help=text, description=description)
         p.set_defaults(func=_prepared(fn))
-        for flag, flag_help in inputs:
-            p.add_argument(flag, required=True, help=flag_help)
+        for name_, detail in inputs:
+            add_input(p, name_, detail)
         return p
 
-    out = ("--out", "output folder or s3:// URI")
-    score = command(cmds, "score", _score,
+    score = command("score", _score,
                     "track every video of a Parquet dataset and score it (eq. 4, rewards, PhyWorld metric)",
                     "Writes OUT/per_video.parquet, metrics.json, report.md, PNG plots and config.resolved.yaml.",
-                    (("--data", "video dataset folder or s3:// URI (the video Parquet schema)"), out))
+                    (("videos", "the videos to score, with their ground truth"), ("out", "")))
     score.add_argument("--no-baselines", action="store_true",
                        help="skip the static and constant-velocity reference rows (3x faster)")
     add_config_args(score)
     add_config_args(command(
-        cmds, "baselines", _baselines,
+        "baselines", _baselines,
         "write the static and constant-velocity predictions of a dataset in the video schema",
         "Writes OUT/static/... and OUT/constant_velocity/... mirroring the dataset's shards.",
-        (("--data", "video dataset folder or s3:// URI"), out)))
+        (("videos", ""), ("out", ""))))
     add_config_args(command(
-        cmds, "model", _model, "generate with an LM on the eval sets (eval_iid, eval_ood, held-out rl), decode, score",
+        "model", _model, "generate with an LM on the eval sets (eval_iid, eval_ood, held-out rl), decode, score",
         "One sample per condition (generate.sampling), at most generate.eval_per_scenario conditions per "
         "scenario and set. Writes OUT/generated/ (token videos), OUT/videos/ (decoded) and the "
         "`eval score` outputs (metrics.json with IID / OOD / RL columns, report.md, plots).",
-        (("--model", "HF model folder (local or s3://), e.g. RUN/sft/model"),
-         ("--tokenizer", "DDT tokenizer folder the model's tokens come from"),
-         ("--tokens", "token-video dataset with eval_iid / eval_ood / rl splits"), out)))
+        (("model", ""), ("tokenizer", "the one the model's tokens come from"),
+         ("tokens", "with eval_iid / eval_ood / rl splits"), ("out", ""))))
     text = "sample continuations of each video's condition frames with the LM; writes generated.parquet"
     add_config_args(command(
-        stages, "generate", _generate, text, text,
-        (("--model", "HF model folder written by `physar sft train` (local or s3://)"),
-         ("--data", "token-video Parquet (tokens column), local or s3://"), out)))
+        "generate", _generate, text, text,
+        (("model", "written by `physar sft train` or `physar grpo train`"),
+         ("tokens", "the condition frames come from its tokens column"), ("out", ""))))

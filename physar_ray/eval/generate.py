@@ -1,4 +1,4 @@
-"""LM generation for `physar generate` and `physar eval model`: condition frames' tokens → sampled
+"""LM generation for `physar eval generate` and `physar eval model`: condition frames' tokens → sampled
 continuations, written as token videos.
 
 Reads a token-video Parquet (``tokens`` column, T·K codes per row), prompts the LM with the

@@ -37,7 +37,7 @@ from physar_ray.measure.score import VideoScore
 from physar_ray.report.plots import reward_curve
 from physar_ray.rl.advantages import constant_groups, group_advantages
 from physar_ray.runtime.actor_group import ActorGroup
-from physar_ray.runtime.cluster import configure_storage, ensure_ray
+from physar_ray.runtime.cluster import ensure_ray
 from physar_ray.runtime.reward_pool import RewardPool
 
 log = logging.getLogger("physar.grpo")
@@ -298,7 +298,7 @@ class GRPOController:
     def run(self, on_eval: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Steps until grpo.max_steps or the time budget; evals, checkpoints, outputs; returns the summary.
 
-        ``on_eval`` is called with the metrics of every evaluation (`physar tune` reports them to Tune);
+        ``on_eval`` is called with the metrics of every evaluation (`physar tune sweep` reports them to Tune);
         for the final one only after the checkpoint and result.json are written, as the caller may
         end the process there.
         """
@@ -359,8 +359,8 @@ def summarize(history: list[dict[str, Any]]) -> dict[str, float]:
 
 def run_grpo(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str,
              on_eval: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """`physar grpo`: config.resolved.yaml beside the outputs, then the whole run (resuming if possible)."""
-    configure_storage(cfg)
+    """`physar grpo train`: config.resolved.yaml beside the outputs, then the whole run (resuming if possible)."""
+    cfg.storage.apply()
     storage.write_text(storage.join(out, "config.resolved.yaml"), dump(cfg))
     ensure_ray(cfg.run)
     controller = GRPOController(cfg, model_uri, tokenizer_uri, data_uri, out)

@@ -42,7 +42,7 @@ def check_weights(served: Mapping[str, Sequence[int]], update: Mapping[str, Sequ
 
 @runtime_checkable
 class GenerationEngine(Protocol):
-    """What rollout workers and `physar generate` need from an inference engine."""
+    """What rollout workers and `physar eval generate` need from an inference engine."""
 
     version: int
     """Version of the weights currently loaded (learner step that produced them)."""

@@ -1,4 +1,4 @@
-"""The one way to open a generation engine over a model folder (local or s3://): `physar generate`,
+"""The one way to open a generation engine over a model folder (local or s3://): `physar eval generate`,
 evaluation and GRPO's rollout actors all build theirs here."""
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import tempfile
+from dataclasses import asdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ import torch
 
 from physar_ray import storage
 from physar_ray.config import SCENARIOS, SFTConfig
+from physar_ray.config.checkpoints import LAYOUT_KEY
 from physar_ray.lm.sequence import VideoLayout, check_context
 from physar_ray.lm.vocab import CONFIG_KEY, VisualVocab, extend_vocabulary, plan_vocab, scratch_vocab
 
@@ -175,7 +177,7 @@ HF_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenize
 
 def export_model(checkpoint_uri: str, target_uri: str) -> str:
     """Copy a checkpoint folder's HF files (local or s3://) to ``target_uri``, leaving optimizer
-    state behind, so ``from_pretrained``, vLLM and `physar generate` load it; returns ``target_uri``."""
+    state behind, so ``from_pretrained``, vLLM and `physar eval generate` load it; returns ``target_uri``."""
     for f in storage.list_files(checkpoint_uri, suffix=""):
         name = storage.relative(f, checkpoint_uri)
         if "/" not in name and (name in HF_FILES or name.endswith(".safetensors")):
@@ -227,7 +229,8 @@ def video_lm(cfg: SFTConfig, layout: VideoLayout) -> tuple[torch.nn.Module, Any,
 
     ``cfg.model_path`` set: a pretrained LM, extended with the visual codes unless it already
     has them (a previous SFT checkpoint); empty: a from-scratch ``cfg.arch`` model. Either way the
-    codebook size and the context window are checked against the layout.
+    codebook size and the context window are checked against the layout, and the layout is saved into
+    ``model.config`` (``physar_layout`` in config.json), so the commands given this model read it from there.
     """
     if cfg.model_path:
         model, tokenizer = load_pretrained(cfg.model_path)
@@ -241,4 +244,5 @@ def video_lm(cfg: SFTConfig, layout: VideoLayout) -> tuple[torch.nn.Module, Any,
         model, vocab = build_scratch_model(cfg, layout.codebook_size, max_positions)
     vocab.check_codebook(layout.codebook_size)
     check_context(layout, vocab, model.config.max_position_embeddings)
+    setattr(model.config, LAYOUT_KEY, asdict(layout))
     return model, tokenizer, vocab

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-CONFIG_KEY = "physar_visual"
+from physar_ray.config.checkpoints import VISUAL_KEY as CONFIG_KEY
+
 VIDEO_START = "<|video_start|>"
 
 

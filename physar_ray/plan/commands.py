@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from physar_ray.config.args import add_config_args, config_from
-from physar_ray.runtime.cluster import configure_storage
 
 DESCRIPTION = """\
 Place a run's work on a cluster before starting it, and check every GPU worker's memory.
@@ -40,7 +39,6 @@ def _plan(args: argparse.Namespace) -> int:
     from physar_ray.plan.render import as_json, text
 
     cfg = config_from(args)
-    configure_storage(cfg)
     cluster = read_cluster(args.cluster) if args.cluster else local_cluster(cfg.run.num_cpus)
     result = plan(cfg, cluster, args.model_config)
     sys.stdout.write(as_json(result) if args.format == "json" else text(result))

@@ -201,7 +201,7 @@ ROLLOUT_KEYS = {"utilization": "grpo.rollout.gpu_memory_utilization", "engine": 
 
 
 def generation_actor(cfg: Config, models: Models, gpu: GPUSlot) -> list[Estimate]:
-    """The engine of `physar generate` / `physar eval model`: batch_size prompts × samples_per_prompt at once."""
+    """The engine of `physar eval generate` / `physar eval model`: batch_size prompts × samples_per_prompt at once."""
     gen = cfg.generate
     return [serving("generation actor", gen.engine, models.lm, gen.batch_size * gen.samples_per_prompt,
                     gen.gpu_memory_utilization, GENERATE_KEYS, gpu)]

@@ -1,5 +1,5 @@
 """Plots as PNG bytes: v_err by OOD level, tracked vs true paths, reward vs v_err (`physar eval`), GRPO's
-reward curve and a sweep's trials (`physar tune`). Every stage turns its figures into PNGs with
+reward curve and a sweep's trials (`physar tune sweep`). Every stage turns its figures into PNGs with
 :func:`figure_png`."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 settings every process of the job shares, and whether a set of bundles fits the cluster.
 
 S3 settings are set once per process: each entry (a CLI command, a job) calls
-:func:`configure_storage`, then :func:`ensure_ray` puts them into the job's ``runtime_env`` as
+``cfg.storage.apply()``, then :func:`ensure_ray` puts them into the job's ``runtime_env`` as
 ``PHYSAR_S3_ENDPOINT`` / ``PHYSAR_S3_REGION``, which ``storage`` reads in every Ray worker and actor
 of the job (Ray Data tasks, Ray Train workers, GRPO actors), so no actor takes them as an argument.
 """
@@ -14,14 +14,9 @@ import os
 from collections.abc import Sequence
 
 from physar_ray import storage
-from physar_ray.config import Config, RunConfig
+from physar_ray.config import RunConfig
 
 log = logging.getLogger("physar.ray")
-
-
-def configure_storage(cfg: Config) -> None:
-    """This process's S3 endpoint and region from ``cfg.storage`` (empty keys: the AWS environment)."""
-    storage.configure(cfg.storage.s3_endpoint, cfg.storage.s3_region)
 
 
 def job_runtime_env() -> dict[str, dict[str, str]]:
@@ -35,7 +30,7 @@ def ensure_ray(run: RunConfig) -> None:
 
     A local instance serves only this process, so token auth (on by default since Ray 2.60)
     is turned off for it unless the user set RAY_AUTH_MODE; a cluster keeps its own setting.
-    Call :func:`configure_storage` first: the job's runtime_env carries its S3 settings.
+    Call ``cfg.storage.apply()`` first: the job's runtime_env carries its S3 settings.
     """
     import ray
 

@@ -25,6 +25,7 @@ from torch import nn
 
 from physar_ray import storage
 from physar_ray.config import TokenizerConfig
+from physar_ray.config.checkpoints import TOKENIZER_META as META
 from physar_ray.tokenizer.coord import CoordSpec, CoordTokenizer
 from physar_ray.tokenizer.latent import PixelLatent, VAELatent
 from physar_ray.tokenizer.mmdit import MMDiT
@@ -33,9 +34,7 @@ from physar_ray.tokenizer.qformer import QFormer
 from physar_ray.tokenizer.quantizer import EMAQuantizer
 
 FORMAT = "physar-ddt/1"
-WEIGHTS, META = "model.safetensors", "tokenizer.json"
-MODEL_KEYS = ("family", "size", "decoder", "num_tokens", "codebook_size", "code_dim", "latent")
-"""Config fields that change the model's tensors: a checkpoint must agree on all of them."""
+WEIGHTS = "model.safetensors"
 
 
 class CheckpointError(ValueError):
@@ -228,7 +227,7 @@ class DDTokenizer(nn.Module):
             )
         if expect is not None:
             diff = [f"{k}: checkpoint {getattr(cfg, k)!r} vs config {getattr(expect, k)!r}"
-                    for k in MODEL_KEYS if getattr(cfg, k) != getattr(expect, k)]
+                    for k in TokenizerConfig.MODEL_KEYS if getattr(cfg, k) != getattr(expect, k)]
             if diff:
                 raise CheckpointError(f"checkpoint {path} comes from another tokenizer config ({'; '.join(diff)})")
         tok = cls(cfg, meta["resolution"])

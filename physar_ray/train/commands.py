@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 
-from physar_ray.config.args import add_config_args, command_config
+from physar_ray.config.args import add_config_args, add_input, command_config
 
 
 def _sft_train(args: argparse.Namespace) -> None:
     from physar_ray.train.sft_job import run_sft
 
-    summary = run_sft(command_config(args), args.data, args.out, args.tokenizer)
+    if args.videos and not args.tokenizer:
+        raise ValueError("sft train --videos needs --tokenizer (the DDT tokenizer that encodes them on the way "
+                         "to the trainer); or pass --tokens with a token dataset")
+    summary = run_sft(command_config(args), args.tokens or args.videos, args.out, args.tokenizer)
     m = summary["metrics"]
     print(f"step {int(m['sft/step'])}: loss {m['sft/loss']:.4f}, {m['sft/tokens_per_s']:.0f} tokens/s; "
           f"model in {summary['model']}")
@@ -28,11 +31,10 @@ def add_sft_commands(stages: argparse._SubParsersAction) -> None:
             "the final HF model in --out/model")
     train = cmds.add_parser("train", help=text, description=text)
     train.set_defaults(func=_sft_train)
-    train.add_argument("--data", required=True,
-                       help="token-video Parquet (tokens column), or a video dataset with --tokenizer; local or s3://; "
-                            "only its sft-split videos train when it has a split column")
-    train.add_argument("--tokenizer", default=None,
-                       help="DDT tokenizer folder (local or s3://): encode a video dataset on the way to the trainer "
-                            "(a Ray Data actor pool), with no tokens dataset written")
-    train.add_argument("--out", required=True, help="run folder or s3:// URI")
+    data = train.add_mutually_exclusive_group(required=True)
+    for name in ("tokens", "videos"):
+        add_input(data, name, "only its sft-split videos train when it has a split column", required=False)
+    add_input(train, "tokenizer", "with --videos: encodes them on the way to the trainer (a Ray Data actor pool), "
+                                  "with no tokens dataset written", required=False)
+    add_input(train, "out", "the run folder: checkpoints under OUT/sft, the final HF model in OUT/model")
     add_config_args(train)

@@ -72,7 +72,7 @@ def shard_frames(shard: Any, batch_size: int, seed: int, rank: int) -> Callable[
                 step += 1
             if empty:
                 raise ValueError(f"worker rank {rank} got no batch of {VIDEOS_PER_BATCH} videos from its data shard: "
-                                 f"give --data at least tokenizer.num_workers × {VIDEOS_PER_BATCH} videos")
+                                 f"give --videos at least tokenizer.num_workers × {VIDEOS_PER_BATCH} videos")
     return batches
 
 
@@ -123,14 +123,14 @@ def frames_dataset(data_uri: str, resolution: int, num_cpus: float) -> Any:
 
     files = storage.list_files(data_uri)
     if not files:
-        raise FileNotFoundError(f"{data_uri} holds no .parquet files: point --data at `physar data generate` output")
+        raise FileNotFoundError(f"{data_uri} holds no .parquet files: point --videos at `physar data generate` output")
     fs, first = storage.filesystem(files[0])
     meta = pq.ParquetFile(first, filesystem=fs)
     check_schema(meta.schema_arrow, files[0])
     height = meta.read_row_group(0, columns=["height"]).column("height")[0].as_py()
     if height != resolution:
         raise ValueError(f"{files[0]} holds {height} px videos but data.resolution={resolution}: "
-                         f"set data.resolution={height} or point --data at a {resolution} px dataset")
+                         f"set data.resolution={height} or point --videos at a {resolution} px dataset")
     return ray.data.read_parquet([storage.filesystem(f)[1] for f in files], filesystem=fs, num_cpus=num_cpus)
 
 
@@ -148,8 +148,8 @@ def _read_cpus(cfg: Config) -> float:
     free = ray.cluster_resources().get("CPU", 0.0) - tok.num_workers * tok.num_cpus_per_worker
     if free < 0.25:
         raise ValueError(f"tokenizer.num_workers={tok.num_workers} × tokenizer.num_cpus_per_worker="
-                         f"{tok.num_cpus_per_worker} leave {max(free, 0):g} of the cluster's CPUs for reading --data: "
-                         "lower tokenizer.num_cpus_per_worker (or train from the simulator without --data)")
+                         f"{tok.num_cpus_per_worker} leave {max(free, 0):g} of the cluster's CPUs for reading --videos: "
+                         "lower tokenizer.num_cpus_per_worker (or train from the simulator without --videos)")
     return min(1.0, free / 2)
 
 

@@ -3,7 +3,7 @@
 
 Checkpoints go to Ray Train storage under ``<out>/sft/`` (local or s3://), a failed worker
 group restarts from the latest one (``sft.max_failures``), and the final model is copied to
-``<out>/model/`` in HF format, ready for ``from_pretrained``, vLLM and `physar generate`.
+``<out>/model/`` in HF format, ready for ``from_pretrained``, vLLM and `physar eval generate`.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def sequence_dataset(cfg: Config, data_uri: str, vocab: VisualVocab, tokenizer_u
     layout, num_cpus = VideoLayout.from_config(cfg), cfg.sft.num_cpus_per_worker / 2
     files = storage.list_files(data_uri)
     if not files:
-        raise FileNotFoundError(f"{data_uri} holds no .parquet files: point --data at a tokens or videos dataset")
+        raise FileNotFoundError(f"{data_uri} holds no .parquet files: point --tokens (or --videos with --tokenizer) at a dataset")
     fs, first = storage.filesystem(files[0])
     columns = pq.read_schema(first, filesystem=fs).names
     if TOKENS_COLUMN in columns:

@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from physar_ray import storage
-from physar_ray.config import DataConfig
+from physar_ray.config import DataConfig, VAEConfig
 from physar_ray.tokenizer.ddt import to_ink
 from physar_ray.train.frames import simulator_frames
 
@@ -48,19 +48,19 @@ def vae_loss(vae: Any, frames: torch.Tensor, kl_weight: float,
     return mse + kl_weight * kl, {"vae/recon_mse": mse.item(), "vae/kl": kl.item()}
 
 
-def train_vae(data: DataConfig, out_uri: str, time_budget_s: float = 120.0, max_steps: int = 100_000,
-              batch_size: int = 32, lr: float = 1e-3, kl_weight: float = 1e-6, seed: int = 0,
-              widths: tuple[int, int, int] = (32, 32, 64), progress_bar: bool = True) -> dict[str, Any]:
-    """Train ``vae_small(data.resolution, widths)`` on simulator frames and ``save_pretrained`` it to ``out_uri``."""
+def train_vae(data: DataConfig, vae_cfg: VAEConfig, out_uri: str, seed: int = 0,
+              progress_bar: bool = True) -> dict[str, Any]:
+    """Train ``vae_small(data.resolution, vae_cfg.widths)`` on simulator frames (the ``vae`` config branch) and
+    ``save_pretrained`` it to ``out_uri``."""
     torch.manual_seed(seed)
-    vae = vae_small(data.resolution, widths).train()
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    vae = vae_small(data.resolution, vae_cfg.widths).train()
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=vae_cfg.lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(seed)
-    stream = simulator_frames(data, batch_size)
+    stream = simulator_frames(data, vae_cfg.batch_size)
     step, start, first, last = 0, time.perf_counter(), None, {}
-    bar = tqdm(total=max_steps, disable=not progress_bar, desc="vae", unit="step")
-    while step < max_steps and time.perf_counter() - start < time_budget_s:
-        loss, last = vae_loss(vae, torch.from_numpy(next(stream)), kl_weight, generator)
+    bar = tqdm(total=vae_cfg.max_steps, disable=not progress_bar, desc="vae", unit="step")
+    while step < vae_cfg.max_steps and time.perf_counter() - start < vae_cfg.time_budget_s:
+        loss, last = vae_loss(vae, torch.from_numpy(next(stream)), vae_cfg.kl_weight, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -1,4 +1,4 @@
-"""`physar tune` (registered by cli.build_parser through ``add_tune_commands``).
+"""`physar tune sweep` (registered by cli.build_parser through ``add_tune_commands``).
 
 The config comes from ``config.args.config_from`` (--preset and dotted overrides), as on every command.
 """
@@ -25,7 +25,7 @@ experiment). Rerunning with the same OUT restores the sweep: finished trials are
 and errored ones resume from their last GRPO checkpoint.
 
 example:
-  physar tune --preset tiny --model runs/demo/sft/model --tokenizer runs/demo/tokenizer --data runs/demo/data \\
+  physar tune sweep --preset tiny --model runs/demo/sft/model --tokenizer runs/demo/tokenizer --videos runs/demo/data \\
       --out runs/sweep tune.search=grid tune.alpha=[2.0,4.0] tune.beta=[0.0,0.04] tune.k=[1.4] tune.group_size=[4]
 """
 
@@ -33,7 +33,7 @@ example:
 def _tune(args: argparse.Namespace) -> None:
     from physar_ray.tune.sweep import run_tune
 
-    summary = run_tune(config_from(args), args.model, args.tokenizer, args.data, args.out)
+    summary = run_tune(config_from(args), args.model, args.tokenizer, args.videos, args.out)
     best = summary["best"]
     print(f"tune: {summary['trials']} trials ({summary['completed']} completed, {summary['stopped']} stopped early, "
           f"{summary['errors']} errors){' (restored)' if summary['restored'] else ''}; best {best['trial_id']}: "
@@ -43,9 +43,11 @@ def _tune(args: argparse.Namespace) -> None:
 
 
 def add_tune_commands(stages: argparse._SubParsersAction) -> None:
-    """Register `physar tune` on the CLI's stage subparsers, with the CLI's --preset/overrides arguments."""
-    p = stages.add_parser("tune", help="sweep GRPO's α, k, β, g with Ray Tune (ASHA), ranked by held-out OOD v_err",
-                          description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Register `physar tune sweep` on the CLI's stage subparsers, with the CLI's --preset/overrides arguments."""
+    tune = stages.add_parser("tune", help="sweep GRPO's α, k, β, g with Ray Tune (ASHA), ranked by held-out OOD v_err")
+    cmds = tune.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = cmds.add_parser("sweep", help="a Ray Tune sweep of GRPO runs", description=DESCRIPTION,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=_tune)
-    add_grpo_inputs(p, "sweep folder or s3:// URI (the same OUT resumes)")
+    add_grpo_inputs(p, "the sweep folder (the same OUT resumes)")
     add_config_args(p)

@@ -1,4 +1,4 @@
-"""`physar tune`: a Ray Tune sweep of GRPO runs over α, k, β and g, ranked by held-out v_err (docs/method.md §6).
+"""`physar tune sweep`: a Ray Tune sweep of GRPO runs over α, k, β and g, ranked by held-out v_err (docs/method.md §6).
 
 Each trial is one whole GRPO run (``run_grpo``: controller, rollout, reward and learner actors)
 with the trial's values set through the same dotted overrides as the CLI (``SEARCH_KEYS``). The
@@ -244,21 +244,21 @@ def _trial_id(result: Any) -> str:
 
 
 def run_tune(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str) -> dict[str, Any]:
-    """`physar tune`: run (or restore) the sweep, then write trials.csv, best.yaml, sweep.png, result.json."""
+    """`physar tune sweep`: run (or restore) the sweep, then write trials.csv, best.yaml, sweep.png, result.json."""
     import ray
     from ray import tune
 
-    from physar_ray.runtime.cluster import configure_storage, ensure_ray
+    from physar_ray.runtime.cluster import ensure_ray
 
     check_sweep(cfg)
     searcher = _searcher(cfg.tune)  # fails now if optuna is missing
-    configure_storage(cfg)
+    cfg.storage.apply()
     # trials run in a working directory of their own: local paths must not be relative
     out, model_uri, tokenizer_uri, data_uri = (uri if storage.is_s3(uri) else str(Path(uri).expanduser().resolve())
                                                for uri in (out, model_uri, tokenizer_uri, data_uri))
     if cfg.tune.metric == "ood_v_err" and not split_files(data_uri, "eval_ood"):
         raise ValueError(f"{data_uri} holds no eval_ood videos, but tune.metric=ood_v_err ranks trials by them: "
-                         "generate the eval_ood split (physar data generate --splits eval_ood ...)")
+                         "generate the eval_ood split (physar data generate ... data.splits=[eval_ood])")
     storage.check_writable(out)
     ensure_ray(cfg.run)
     check_trial_fits(cfg, ray.cluster_resources())

@@ -57,7 +57,7 @@ def test_rerun_writes_only_missing_shards_and_drops_stale_ranges(ray_local, tmp_
 def test_interrupted_run_resumes_without_duplicates_or_losses(ray_local, tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "physar_ray.cli", "data", "generate", "--preset", "tiny", "--out", str(out),
-            "--scenarios", "parabola", "--splits", "sft", "--num-videos", "48", "data.videos_per_shard=2",
+            "data.scenarios=[parabola]", "data.splits=[sft]", "data.num_videos.sft=48", "data.videos_per_shard=2",
             "data.resolution=32", "run.num_cpus=1"]
     env = {**os.environ, "RAY_ADDRESS": ""}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -84,7 +84,7 @@ def test_s3_round_trip_and_show(ray_local, s3_bucket, tmp_path):
     remote = storage.read_table(f"{uri}/collision/eval_ood")
     assert remote.equals(storage.read_table(str(local / "collision" / "eval_ood")))
     assert read_dataset(uri).count() == 2 * (8 + 6)
-    assert main(["data", "show", "--data", uri, "--out", f"{s3_bucket}/runs/show", "--per-scenario", "2"]) == 0
+    assert main(["data", "show", "--videos", uri, "--out", f"{s3_bucket}/runs/show", "--per-scenario", "2"]) == 0
     assert storage.exists(f"{s3_bucket}/runs/show/collision.png")
     saved = storage.read_text(f"{uri}/config.resolved.yaml")
     assert "testing" not in saved  # credentials never reach the saved config
@@ -99,7 +99,7 @@ def test_streaming_dataset_matches_generated_bytes(ray_local, tmp_path):
 
 
 def test_bad_inputs_fail_with_one_clear_line(ray_local, tmp_path, capsys):
-    assert main(["data", "generate", "--out", str(tmp_path / "a"), "--scenarios", "spiral"]) == 2
+    assert main(["data", "generate", "--out", str(tmp_path / "a"), "data.scenarios=[spiral]"]) == 2
     assert "data.scenarios has 'spiral'" in capsys.readouterr().err
     # a foreign Parquet file where shards live
     foreign = tmp_path / "b" / "uniform" / "sft"
@@ -114,7 +114,7 @@ def test_bad_inputs_fail_with_one_clear_line(ray_local, tmp_path, capsys):
     # shards of another config
     generate(small_cfg("data.scenarios=[uniform]", "data.splits=[rl]"), str(tmp_path / "c"))
     assert main(["data", "generate", "--preset", "tiny", "--out", str(tmp_path / "c"), *SMALL, "data.seed=5",
-                 "--scenarios", "uniform", "--splits", "rl"]) == 2
+                 "data.scenarios=[uniform]", "data.splits=[rl]"]) == 2
     assert "already holds shards of another data config" in capsys.readouterr().err
 
 

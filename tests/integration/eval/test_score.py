@@ -30,7 +30,7 @@ def dataset(tmp_path_factory):
 
 def test_eval_score_writes_every_output_with_the_expected_numbers(ray_local, dataset, tmp_path):
     out = tmp_path / "eval"
-    assert main(["eval", "score", "--data", str(dataset), "--out", str(out), *SETTINGS]) == 0
+    assert main(["eval", "score", "--videos", str(dataset), "--out", str(out), *SETTINGS]) == 0
     rows = pq.read_table(out / "per_video.parquet").to_pylist()
     assert len(rows) == 3 * 18  # data + static + constant_velocity for 18 videos
     assert {r["source"] for r in rows} == {"data", "static", "constant_velocity"}
@@ -61,10 +61,10 @@ def test_eval_score_writes_every_output_with_the_expected_numbers(ray_local, dat
 
 def test_eval_baselines_round_trip_matches_the_reference_rows(ray_local, dataset, tmp_path):
     base, first, second = tmp_path / "base", tmp_path / "ev1", tmp_path / "ev2"
-    assert main(["eval", "baselines", "--data", str(dataset), "--out", str(base), *SETTINGS]) == 0
+    assert main(["eval", "baselines", "--videos", str(dataset), "--out", str(base), *SETTINGS]) == 0
     assert (base / "static" / "uniform" / "eval_iid" / "part-0.parquet").exists()
-    assert main(["eval", "score", "--data", str(base / "static"), "--out", str(first), "--no-baselines", *SETTINGS]) == 0
-    assert main(["eval", "score", "--data", str(dataset), "--out", str(second), *SETTINGS]) == 0
+    assert main(["eval", "score", "--videos", str(base / "static"), "--out", str(first), "--no-baselines", *SETTINGS]) == 0
+    assert main(["eval", "score", "--videos", str(dataset), "--out", str(second), *SETTINGS]) == 0
     key = lambda r: (r["scenario"], r["split"], r["index"])  # noqa: E731
     scored = {key(r): r["v_err"] for r in pq.read_table(first / "per_video.parquet").to_pylist()}
     inline = {key(r): r["v_err"] for r in pq.read_table(second / "per_video.parquet").to_pylist()
@@ -75,7 +75,7 @@ def test_eval_baselines_round_trip_matches_the_reference_rows(ray_local, dataset
 
 def test_empty_dataset_is_a_clear_error(ray_local, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert main(["eval", "score", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), *SETTINGS]) == 2
+    assert main(["eval", "score", "--videos", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), *SETTINGS]) == 2
     assert "holds no .parquet files: run `physar data generate" in capsys.readouterr().err
 
 
@@ -83,7 +83,7 @@ def test_eval_score_reads_and_writes_s3(ray_local, dataset, s3_bucket):
     data, out = f"{s3_bucket}/data", f"{s3_bucket}/eval"
     for path in storage.list_files(str(dataset)):
         storage.write_table(storage.join(data, storage.relative(path, str(dataset))), storage.read_table(path))
-    assert main(["eval", "score", "--data", data, "--out", out, "--no-baselines", *SETTINGS]) == 0
+    assert main(["eval", "score", "--videos", data, "--out", out, "--no-baselines", *SETTINGS]) == 0
     metrics = storage.read_json(storage.join(out, "metrics.json"))
     assert metrics["total"]["count"] == 18 and metrics["total"]["ok"] == 18
     assert metrics["total"]["v_err"] < 0.005

@@ -14,9 +14,9 @@ RES = 32
 
 
 def test_train_vae_lowers_the_error_and_the_tokenizer_loads_it_from_s3(s3_bucket):
-    cfg = load(None, [f"data.resolution={RES}"])
+    cfg = load(None, [f"data.resolution={RES}", "vae.max_steps=15", "vae.batch_size=4", "vae.widths=[8,8,16]"])
     out = f"{s3_bucket}/vae"
-    summary = train_vae(cfg.data, out, max_steps=15, batch_size=4, widths=(8, 8, 16), progress_bar=False)
+    summary = train_vae(cfg.data, cfg.vae, out, progress_bar=False)
     assert summary["step"] == 15
     assert summary["last"]["vae/recon_mse"] < 0.8 * summary["first"]["vae/recon_mse"], summary
     assert storage.exists(f"{out}/config.json") and storage.exists(f"{out}/train_summary.json")

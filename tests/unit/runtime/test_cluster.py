@@ -2,14 +2,14 @@
 
 from physar_ray import storage
 from physar_ray.config import load
-from physar_ray.runtime.cluster import configure_storage, job_runtime_env, shortfall
+from physar_ray.runtime.cluster import job_runtime_env, shortfall
 
 
 def test_configured_settings_travel_in_the_runtime_env_and_a_worker_reads_them_back(monkeypatch):
     monkeypatch.delenv("PHYSAR_S3_ENDPOINT", raising=False)
     monkeypatch.delenv("PHYSAR_S3_REGION", raising=False)
     assert job_runtime_env() == {}  # nothing set: workers use the AWS environment, as the driver does
-    configure_storage(load(None, ["storage.s3_endpoint=http://127.0.0.1:9000"]))
+    load(None, ["storage.s3_endpoint=http://127.0.0.1:9000"]).storage.apply()
     env = job_runtime_env()
     assert env == {"env_vars": {"PHYSAR_S3_ENDPOINT": "http://127.0.0.1:9000"}}
 

@@ -6,10 +6,10 @@ from physar_ray.cli import build_parser
 
 
 @pytest.mark.parametrize("command,flags", [
-    ("train", ["--out", "--data", "simulator", "Ray Train", "resumes"]),
-    ("encode", ["--data", "--tokenizer", "--out", "s3://"]),
+    ("train", ["--out", "--videos", "simulator", "Ray Train", "resumes"]),
+    ("encode", ["--videos", "--tokenizer", "--out", "s3://"]),
     ("reconstruct", ["--tokens", "--tokenizer", "--out", "physar eval score"]),
-    ("train-vae", ["--out", "--time-budget-s", "tokenizer.vae_path"]),
+    ("train-vae", ["--out", "vae.time_budget_s", "tokenizer.vae_path"]),
 ])
 def test_help_of_every_tokenizer_command(capsys, command, flags):
     with pytest.raises(SystemExit) as done:
@@ -22,5 +22,5 @@ def test_help_of_every_tokenizer_command(capsys, command, flags):
 
 def test_missing_out_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as done:
-        build_parser().parse_args(["tokenizer", "encode", "--data", "d", "--tokenizer", "t"])
+        build_parser().parse_args(["tokenizer", "encode", "--videos", "d", "--tokenizer", "t"])
     assert done.value.code == 2 and "--out" in capsys.readouterr().err
