@@ -8,7 +8,9 @@ kill would, before it reports that step. Each fault fires once per run folder: a
 again carries on. Points:
 
 - ``tokenizer.worker``: a Ray Train worker of tokenizer training, at each step;
-- ``sft.worker``: a Ray Train worker of SFT, at each report (every ``sft.log_every`` steps).
+- ``sft.worker``: a Ray Train worker of SFT, at each report (every ``sft.log_every`` steps);
+- ``grpo.rollout``: a GRPO rollout actor (RANK: its slot), as it loads weights version STEP in the sync
+  phase (after the learners' update of step STEP − 1, once the weights have reached it).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from physar_ray import storage
 
 log = logging.getLogger("physar.faults")
 
-POINTS = ("tokenizer.worker", "sft.worker")
+POINTS = ("tokenizer.worker", "sft.worker", "grpo.rollout")
 _SPEC = re.compile(r"(?P<point>[a-z_.]+)(?:\[(?P<rank>\d+)\])?@(?P<step>\d+)")
 
 

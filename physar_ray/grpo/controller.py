@@ -5,7 +5,8 @@ decode on the rollout actors, also reported apart as ``time/generate_s`` and ``t
 ``reward`` (the ``runtime.RewardPool`` scores every video against its condition's ground truth),
 ``learn`` (advantages, then the learner group's update), ``sync`` (learner rank 0 → rollout
 actors, with a version). Faults: a dead rollout or reward actor is replaced and its work
-re-run (the new rollout actor loads the current weights first); a dead learner rank makes
+re-run (the new rollout actor loads the current weights first), in the rollout phase and in
+the sync phase alike; a dead learner rank makes
 the whole group restart from the last checkpoint (``grpo.max_restarts`` times). Outputs under
 ``out``: ``metrics.jsonl``, ``reward_curve.png``, ``checkpoints/step_<n>/`` (HF format +
 optimizer state), ``checkpoints/latest.json``, ``result.json``.
@@ -28,6 +29,7 @@ from tqdm import tqdm
 
 from physar_ray import storage
 from physar_ray.config import Config, SamplingConfig, dump
+from physar_ray.faults import FaultInjector
 from physar_ray.grpo.learner import LearnerGroup, get_all
 from physar_ray.grpo.placement import Placement, check_resources
 from physar_ray.grpo.prompts import load_prompts
@@ -81,7 +83,8 @@ class GRPOController:
                                       placement=lambda slot: self.placement.options("reward", slot))
             self.rollouts = ActorGroup(  # resources and bundle from self.placement
                 RolloutWorker, self.grpo.rollout.num_workers, name="rollout actor",
-                args=lambda i: (model_uri, tokenizer_uri, self.layout, self.grpo.rollout, self.grpo.colocate),
+                args=lambda i: (model_uri, tokenizer_uri, self.layout, self.grpo.rollout, self.grpo.colocate,
+                                FaultInjector(cfg.run.faults, "grpo.rollout", i, out)),
                 options=lambda i: self.placement.options("rollout", i))
             self.learner_restarts = 0
             self._handle: Any = None
@@ -119,14 +122,27 @@ class GRPOController:
                 + [w.connect_sync.remote(backend, address, port, i + 1, world, spec)
                    for i, w in enumerate(self.rollouts)])
 
-    def _replace_rollout(self, index: int) -> None:
-        """A new rollout actor in the dead one's slot, loading weights version ``self.step`` first."""
+    def _replace_rollout(self, index: int) -> int:
+        """A new rollout actor in the dead one's slot, loading weights version ``self.step`` first (a broadcast
+        backend rebuilds its group and broadcasts to every actor again); returns the version it holds."""
         self.rollouts.replace(index)
         if self.grpo.sync.backend == "object_store":
-            ray.get(self.rollouts[index].load_weights.remote(self._handle))
-        else:
-            self._connect_sync()
-            self.sync_weights()
+            return ray.get(self.rollouts[index].load_weights.remote(self._handle))
+        self._connect_sync()
+        self.sync_weights()  # raises unless every actor holds self.step
+        return self.step
+
+    def _loaded(self, loads: list, version: int) -> list[int]:
+        """The weights version each rollout actor reports after a sync; one that died meanwhile is replaced, and
+        its replacement loads ``version`` before the next phase."""
+        loaded = []
+        for index, ref in enumerate(loads):
+            try:
+                loaded.append(ray.get(ref))
+            except RayActorError:
+                log.warning("rollout actor %d died while loading weights version %d: replacing it", index, version)
+                loaded.append(self._replace_rollout(index))
+        return loaded
 
     def sync_weights(self) -> dict[str, float]:
         """Phase sync: learner rank 0 publishes version ``self.step`` (every rank gathers under ZeRO-3);
@@ -142,7 +158,7 @@ class GRPOController:
         if handle is not None:
             self._handle = handle
             loads = [w.load_weights.remote(handle) for w in self.rollouts]
-        loaded = ray.get(loads)
+        loaded = self._loaded(loads, version)
         if any(v != version for v in loaded):
             raise RuntimeError(f"rollout actors report weights versions {loaded} after syncing version {version}")
         return {"sync/bytes": float(stats.bytes), "time/sync_s": time.perf_counter() - start}

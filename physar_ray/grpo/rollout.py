@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from physar_ray.config import RolloutConfig, SamplingConfig
+from physar_ray.faults import FaultInjector
 from physar_ray.grpo.weight_sync import VLLM_RECEIVER, CollectiveSync, Spec, WeightSync, join_vllm_broadcast
 from physar_ray.lm.factory import open_engine
 from physar_ray.lm.sequence import VideoLayout, full_video, generated_codes, prompt_ids
@@ -70,8 +71,9 @@ class RolloutWorker:
     """The policy's inference copy plus the DDT tokenizer; plain class, a Ray actor in GRPO."""
 
     def __init__(self, model_uri: str, tokenizer_uri: str, layout: VideoLayout, cfg: RolloutConfig,
-                 colocated: bool = False) -> None:
-        """``colocated``: the actor shares its device with a learner rank (grpo.colocate) and sleeps during updates."""
+                 colocated: bool = False, faults: FaultInjector | None = None) -> None:
+        """``colocated``: the actor shares its device with a learner rank (grpo.colocate) and sleeps during updates;
+        ``faults``: run.faults at the point grpo.rollout for this actor's slot."""
         torch.set_num_threads(max(1, int(cfg.num_cpus_per_worker)))  # more threads than reserved CPUs thrash
         use_gpu = cfg.num_gpus_per_worker > 0 and torch.cuda.is_available()
         self.device = torch.device("cuda" if use_gpu else "cpu")
@@ -84,6 +86,7 @@ class RolloutWorker:
         self.vocab.check_codebook(self.tokenizer.cfg.codebook_size)
         self._receive: Callable[[], int] | None = None
         """Receives one broadcast version into the engine (set by connect_sync)."""
+        self.faults = faults
 
     @property
     def version(self) -> int:
@@ -109,6 +112,8 @@ class RolloutWorker:
         """Pull the latest weights from ``sync`` (object store), or receive them from this worker's broadcast group."""
         if sync is not None:
             state, version = sync.pull()
+            if self.faults is not None:
+                self.faults.reached(version)
             self.engine.load_weights(state, version)
             return version
         if self._receive is None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from physar_ray import storage
+from physar_ray.config import replace
 from physar_ray.grpo.controller import GRPOController, run_grpo
 from tests.conftest import PLACED, actors_asking_for
 from tests.unit.grpo.grpo_helpers import build_world, tiny_config
@@ -45,6 +46,22 @@ def test_steps_change_and_sync_weights_and_survive_killed_rollout_and_reward_act
         assert all(math.isfinite(second[k]) for k in CHECKED)
     finally:
         ctl.shutdown()
+
+
+def test_a_rollout_actor_that_dies_while_loading_weights_is_replaced_and_the_run_goes_on(ray_local, world):
+    cfg, model_dir, tok_dir, data, root = world
+    out = root / "run-sync-fault"
+    # the sync after step 1 publishes version 2: rollout actor 0 SIGKILLs itself as it loads it
+    ctl = GRPOController(replace(cfg, {"run.faults": ["grpo.rollout[0]@2"]}), model_dir, tok_dir, data, str(out))
+    try:
+        steps = [ctl.run_step() for _ in range(3)]
+    finally:
+        ctl.shutdown()
+    assert (out / "faults" / "grpo.rollout[0]@2.fired").exists()
+    assert [s["grpo/weights_version"] for s in steps] == [0, 1, 2]  # no version skipped or repeated
+    assert [s["grpo/rollout_restarts"] for s in steps] == [0, 1, 1]
+    assert [s["grpo/videos_scored"] for s in steps] == [cfg.grpo.batch_size] * 3
+    assert all(math.isfinite(steps[2][k]) for k in CHECKED)
 
 
 def test_learner_failure_resumes_from_the_checkpoint_and_reproduces_the_next_step(ray_local, world):
