@@ -1,8 +1,8 @@
 """Defaults ← preset ← overrides: reading presets, parsing ``dotted.key=value``, type-checking every value.
 
 ``load("tiny", ["data.num_videos.sft=200"])`` merges the dataclass defaults, the preset's partial
-YAML and the overrides (parsed as YAML scalars), type-checks every value against its field and
-returns a frozen :class:`Config`.
+YAML (over the presets it extends with ``base:``, its own base first) and the overrides (parsed as
+YAML scalars), type-checks every value against its field and returns a frozen :class:`Config`.
 """
 
 from __future__ import annotations
@@ -131,15 +131,25 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def read_preset(preset: str) -> dict[str, Any]:
-    """A preset by name (``tiny``) or by path to a YAML file."""
+def _preset_path(preset: str, named_by: Path | None = None) -> Path:
+    """The YAML file of a preset name (``tiny``) or path; a relative path named by a file's ``base:``
+    resolves against that file's folder."""
     path = Path(preset)
-    if not (path.suffix in (".yaml", ".yml") and path.exists()):
-        path = PRESET_DIR / f"{preset}.yaml"
-    if not path.exists():
-        raise ConfigError(
-            f"preset {preset!r} not found: use one of {', '.join(preset_names())} or a path to a YAML file"
-        )
+    if path.suffix in (".yaml", ".yml"):
+        if named_by is not None and not path.is_absolute():
+            path = named_by.parent / path
+        if path.exists():
+            return path
+    path = PRESET_DIR / f"{preset}.yaml"
+    if path.exists():
+        return path
+    where = f" (the base: of {named_by})" if named_by is not None else ""
+    relative = f", relative to {named_by.parent}" if named_by is not None else ""
+    raise ConfigError(f"preset {preset!r}{where} not found: use one of {', '.join(preset_names())} "
+                      f"or a path to a YAML file{relative}")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         tree = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -147,6 +157,49 @@ def read_preset(preset: str) -> dict[str, Any]:
     if not isinstance(tree, dict):
         raise ConfigError(f"preset {path} must be a mapping of config sections, got {type(tree).__name__}")
     return tree
+
+
+def _check_run_preset(tree: dict[str, Any], path: Path) -> None:
+    """``run.preset`` in a partial preset file would be silently replaced by the file's name: refuse it.
+
+    A resolved config (``config.resolved.yaml``, a sweep's ``best.yaml``: every section, as :func:`dump`
+    writes it) keeps it as a record of where it came from; it loads as before.
+    """
+    run = tree.get("run")
+    if not (isinstance(run, dict) and "preset" in run):
+        return
+    if set(to_dict(Config())) <= set(tree):
+        return
+    raise ConfigError(
+        f"preset {path} sets run.preset={run['preset']!r}, which a preset file cannot set (it is the name of the "
+        f"preset being loaded): to extend a preset, write `base: {run['preset']}` at the top level of {path.name} "
+        "instead of run.preset")
+
+
+def _chain(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """The tree of ``path`` over its ``base:`` (recursively, its own base first), ``base`` removed."""
+    here = path.resolve()
+    if here in seen:
+        loop = " → ".join(str(p) for p in (*seen[seen.index(here):], here))
+        raise ConfigError(f"presets extend each other in a cycle: {loop}; remove base: from one of them")
+    tree = _read_yaml(path)
+    _check_run_preset(tree, path)
+    if "base" not in tree:
+        return tree
+    base = tree.pop("base")
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"preset {path}: base={base!r} must be a preset name ({', '.join(preset_names())}) "
+                          "or a path to a YAML file (relative to this file), e.g. `base: tiny`")
+    return _merge(_chain(_preset_path(base.strip(), named_by=path), (*seen, here)), tree)
+
+
+def read_preset(preset: str) -> dict[str, Any]:
+    """A preset by name (``tiny``) or by path to a YAML file, merged over the presets it extends.
+
+    A file's top-level ``base: NAME_OR_PATH`` names the preset it extends (a relative path resolves
+    against the naming file's folder); the result is base ← file, the base's own base first.
+    """
+    return _chain(_preset_path(preset), ())
 
 
 def load(preset: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

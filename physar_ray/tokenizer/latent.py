@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from physar_ray import storage
+from physar_ray.extras import require
 
 
 def patchify(x: torch.Tensor, patch: int) -> torch.Tensor:
@@ -70,11 +71,8 @@ class VAELatent(nn.Module):
 
     def __init__(self, path: str, resolution: int, patch: int = 1) -> None:
         super().__init__()
-        try:
-            from diffusers import AutoencoderKL  # heavy: imported only when a VAE is used
-        except ImportError:
-            raise ImportError("tokenizer.latent='vae' needs diffusers, which is not installed: "
-                              "pip install 'physar-ray[vae]' (make install has it)") from None
+        # heavy: imported only when a VAE is used
+        AutoencoderKL = require("diffusers", "vae", "tokenizer.latent='vae'", " (make install has it)").AutoencoderKL
         if not storage.exists(storage.join(path, "config.json")):
             raise FileNotFoundError(
                 f"tokenizer.vae_path={path!r} is not a diffusers AutoencoderKL directory (no config.json): "

@@ -31,6 +31,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from physar_ray.config import Config, SFTConfig, from_dict, to_dict
+from physar_ray.extras import require
 from physar_ray.lm.input_noise import rank_noise, shift_codes, value_ranks
 from physar_ray.lm.model import enable_gradient_checkpointing, init_code_embeddings, save_pretrained, video_lm
 from physar_ray.lm.sequence import VideoLayout
@@ -95,12 +96,12 @@ def _ensure_process_group() -> None:
 
 def _lora(model: torch.nn.Module, cfg: SFTConfig) -> torch.nn.Module:
     """LoRA adapters on every linear layer; the (resized) embeddings train in full."""
-    from peft import LoraConfig, get_peft_model
-
+    peft = require("peft", "lora", "sft.lora=true")
     embeddings = {model.get_input_embeddings(), model.get_output_embeddings()}
     names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if m in embeddings})
-    return get_peft_model(model, LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, target_modules="all-linear",
-                                            modules_to_save=names, task_type="CAUSAL_LM"))
+    return peft.get_peft_model(model, peft.LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha,
+                                                      target_modules="all-linear", modules_to_save=names,
+                                                      task_type="CAUSAL_LM"))
 
 
 def _epochs(batches: Iterable[dict[str, Any]], rank: int) -> Iterator[dict[str, Any]]:

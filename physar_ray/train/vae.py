@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from physar_ray import storage
 from physar_ray.config import DataConfig, VAEConfig
+from physar_ray.extras import require
 from physar_ray.tokenizer.ddt import to_ink
 from physar_ray.train.frames import simulator_frames
 
@@ -29,8 +30,7 @@ log = logging.getLogger("physar.train.vae")
 
 def vae_small(resolution: int, widths: tuple[int, int, int] = (32, 32, 64)) -> Any:
     """4× down (three levels), 4 latent channels: a 64-px frame becomes a 16×16×4 latent grid."""
-    from diffusers import AutoencoderKL
-
+    AutoencoderKL = require("diffusers", "vae", "`physar tokenizer train-vae`", " (make install has it)").AutoencoderKL
     return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
                          up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=widths,
                          layers_per_block=1, latent_channels=4, norm_num_groups=min(8, widths[0]),

@@ -30,6 +30,7 @@ from typing import Any
 from physar_ray import storage
 from physar_ray.config import Config, ConfigError, TuneConfig, dump, from_dict, replace, to_dict
 from physar_ray.data.shards import split_files
+from physar_ray.extras import require
 from physar_ray.report import plots
 
 log = logging.getLogger("physar.tune")
@@ -216,12 +217,10 @@ def _searcher(tune_cfg: TuneConfig) -> Any:
 
     if tune_cfg.search != "optuna":
         return BasicVariantGenerator(random_state=tune_cfg.seed)
-    try:
-        import optuna
-        from ray.tune.search.optuna import OptunaSearch
-    except ImportError:
-        raise ConfigError("tune.search='optuna' needs the optuna package, which is not installed: "
-                          "`pip install optuna` (on every node), or use tune.search=random or grid") from None
+    optuna = require("optuna", "optuna", "tune.search='optuna'",
+                     " (on every node), or use tune.search=random or grid")
+    from ray.tune.search.optuna import OptunaSearch
+
     return OptunaSearch(sampler=optuna.samplers.TPESampler(seed=tune_cfg.seed))
 
 
