@@ -74,7 +74,8 @@ class RunConfig:
     cluster/aws.yaml: rollout)."""
     faults: tuple[str, ...] = ()
     """Faults to inject, for fault tests and drills (docs/fault-tolerance.md): `POINT@STEP` or `POINT[RANK]@STEP`
-    kills that worker's process once when it reaches STEP (points: tokenizer.worker, sft.worker); empty: none."""
+    kills that worker's process once when it reaches STEP (points: tokenizer.worker, sft.worker, grpo.rollout);
+    empty: none."""
 
     def __post_init__(self) -> None:
         for key in ("train_resource", "infer_resource"):

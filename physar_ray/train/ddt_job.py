@@ -160,6 +160,7 @@ def run_ddt_training(cfg: Config, out_uri: str, data_uri: str | None = None) -> 
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from physar_ray.runtime.cluster import ensure_ray
+    from physar_ray.runtime.ingest import ordered_ingest
     from physar_ray.tokenizer.ddt import DDTokenizer
 
     start = time.perf_counter()
@@ -176,7 +177,7 @@ def run_ddt_training(cfg: Config, out_uri: str, data_uri: str | None = None) -> 
         run_config=RunConfig(name=name, storage_path=root, storage_filesystem=fs,
                              failure_config=FailureConfig(max_failures=tok.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),
-        datasets=datasets,
+        datasets=datasets, dataset_config=ordered_ingest(),
         torch_config=TorchConfig(backend="nccl" if tok.use_gpu else "gloo"),
     )
     result = trainer.fit()

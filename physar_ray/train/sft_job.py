@@ -23,6 +23,7 @@ from physar_ray.lm.model import export_model, video_vocab
 from physar_ray.lm.sequence import VideoLayout, tokens_to_codes, training_batch
 from physar_ray.lm.vocab import VisualVocab
 from physar_ray.runtime.cluster import ensure_ray
+from physar_ray.runtime.ingest import ordered_ingest
 from physar_ray.runtime.train_reporter import RayTrainReporter
 from physar_ray.train.sft import loop_config, sft_loop
 
@@ -131,7 +132,7 @@ def run_sft(cfg: Config, data_uri: str, out_uri: str, tokenizer_uri: str | None 
         run_config=RunConfig(name="sft", storage_path=root, storage_filesystem=fs,
                              failure_config=FailureConfig(max_failures=sft.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),
-        datasets={"train": dataset},
+        datasets={"train": dataset}, dataset_config=ordered_ingest(),
         torch_config=TorchConfig(backend="nccl" if sft.use_gpu else "gloo"),
     )
     result = trainer.fit()
