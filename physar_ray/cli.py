@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from physar_ray import __version__
 from physar_ray.config import ConfigError, dump
 from physar_ray.config.args import DEFAULT_PRESET, add_config_args, config_from
+from physar_ray.run_log import FORMAT as LOG_FORMAT
 
 __all__ = ["DEFAULT_PRESET", "build_parser", "main"]
 
@@ -133,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format=LOG_FORMAT)
     try:
         status = args.func(args)  # a command may return its exit status (`physar plan`: 1 when refused)
     except EXPECTED_ERRORS as exc:

@@ -2,7 +2,7 @@
 
 ::
 
-    <run>/config.resolved.yaml  lineage.json  summary.json  report.md
+    <run>/config.resolved.yaml  lineage.json  summary.json  report.md  run.log (the driver's log)
     <run>/data/                 videos (`physar data generate`)
     <run>/samples/              <scenario>.png sample sheets, gifs/
     <run>/tokenizer/            the DDT tokenizer (model.safetensors, tokenizer.json)
@@ -27,6 +27,7 @@ CONFIG = "config.resolved.yaml"
 LINEAGE = "lineage.json"
 SUMMARY = "summary.json"
 REPORT = "report.md"
+LOG = "run.log"
 DATA = "data"
 SAMPLES = "samples"
 TOKENIZER = "tokenizer"

@@ -24,7 +24,9 @@ from typing import Any
 from physar_ray import layout, storage
 from physar_ray.config import Config, dump, to_dict
 from physar_ray.layout import RunLayout
+from physar_ray.provenance import code_changes, code_version
 from physar_ray.report.run_report import build_summary, report_markdown
+from physar_ray.run_log import RunLog
 
 log = logging.getLogger("physar.pipeline")
 
@@ -179,15 +181,25 @@ def read_lineage(out: str) -> dict[str, Any]:
 
 
 def run_pipeline(cfg: Config, out: str, start_from: str | None = None) -> dict[str, Any]:
-    """Run the stages into ``out`` (skipping finished ones); returns and writes ``summary.json``."""
+    """Run the stages into ``out`` (skipping finished ones), logging to ``out/run.log`` too; returns and writes
+    ``summary.json``."""
     if start_from is not None and start_from not in stage_names():
         raise ValueError(f"--from {start_from!r} is not a stage: choose one of {', '.join(stage_names())}")
     cfg.storage.apply()
     storage.check_writable(out)
     run = RunLayout(out)
+    run_log = RunLog(run.path(layout.LOG))
+    try:
+        return _run_stages(cfg, run, start_from, run_log)
+    finally:
+        run_log.close()
+
+
+def _run_stages(cfg: Config, run: RunLayout, start_from: str | None, run_log: RunLog) -> dict[str, Any]:
     storage.write_text(run.path(layout.CONFIG), dump(cfg))
-    hashes, lineage = stage_hashes(cfg), read_lineage(out)
+    hashes, lineage = stage_hashes(cfg), read_lineage(run.root)
     redo = set(stage_names()[stage_names().index(start_from):]) if start_from else set()
+    code = code_version()
     ran: list[str] = []
     start = time.perf_counter()
     for stage in (s for s in STAGES if s.enabled(cfg)):
@@ -195,14 +207,20 @@ def run_pipeline(cfg: Config, out: str, start_from: str | None = None) -> dict[s
         finished = entry.get("hash") == current and entry.get("status", "done") == "done"
         if finished and stage.name not in redo and storage.exists(run.path(stage.output)):
             log.info("stage %s: up to date (hash %s), skipped", stage.name, current)
+            if changes := code_changes(entry.get("code"), code):
+                log.warning("stage %s was computed by other code (%s); its outputs are kept: rerun it with "
+                            "--from %s", stage.name, "; ".join(changes), stage.name)
             continue
         if entry.get("hash") != current or stage.name in redo:
+            if entry.get("status") == "done" and entry.get("hash") != current:
+                log.warning("stage %s: its config changed since it ran (hash %s → %s): removing its outputs %s",
+                            stage.name, entry["hash"], current, ", ".join(stage.owned) or stage.output)
             for folder in stage.owned:  # another config's outputs: start clean (same config: resume)
                 storage.remove(run.path(folder))
         log.info("stage %s: starting", stage.name)
         lineage[stage.name] = {"hash": current, "status": "running", "inputs": list(stage.inputs),
                                "output": stage.output, "config_branches": list(stage.branches),
-                               "started_at": _now()}
+                               "code": code, "started_at": _now()}
         storage.write_json(run.path(layout.LINEAGE), lineage)
         t0 = time.perf_counter()
         stage.run(cfg, run)
@@ -210,9 +228,10 @@ def run_pipeline(cfg: Config, out: str, start_from: str | None = None) -> dict[s
         storage.write_json(run.path(layout.LINEAGE), lineage)
         ran.append(stage.name)
         log.info("stage %s: done in %.1f s", stage.name, lineage[stage.name]["wall_s"])
+        run_log.flush()
     took = {name: entry["wall_s"] for name, entry in lineage.items() if "wall_s" in entry}
-    summary = build_summary(cfg.run.preset, cfg.hash(), {**took, "total": round(sum(took.values()), 2)}, out)
+    summary = build_summary(cfg.run.preset, cfg.hash(), {**took, "total": round(sum(took.values()), 2)}, run.root)
     summary["this_run"] = {"stages": ran, "wall_s": round(time.perf_counter() - start, 2)}
     storage.write_json(run.path(layout.SUMMARY), summary)
-    storage.write_text(run.path(layout.REPORT), report_markdown(summary, out))
+    storage.write_text(run.path(layout.REPORT), report_markdown(summary, run.root))
     return summary

@@ -63,11 +63,15 @@ def test_run_writes_a_self_describing_run_folder_then_skips_and_redoes_from_a_st
     assert set(lineage) == stages and {v["status"] for v in lineage.values()} == {"done"}
     assert lineage["tokens"]["inputs"] == ["data", "tokenizer"] and lineage["grpo"]["inputs"] == ["sft", "tokenizer", "data"]
     assert summary["this_run"]["stages"] == list(STAGE_ORDER)
+    assert lineage["sft"]["code"]["versions"]["torch"] and "git" in lineage["sft"]["code"]
+    log_lines = (out / "run.log").read_text().splitlines()
+    assert sum("stage grpo: done" in line for line in log_lines) == 1
     physar("run", "--preset", "tiny", "--out", str(out), *SHORT_RUN)
     assert json.loads((out / "lineage.json").read_text()) == lineage  # nothing redone
     second = json.loads((out / "summary.json").read_text())
     assert second["this_run"]["stages"] == [] and second["wall_s"] == summary["wall_s"]
     physar("run", "--preset", "tiny", "--out", str(out), *SHORT_RUN, "--from", "grpo")
+    assert sum("stage grpo: done" in line for line in (out / "run.log").read_text().splitlines()) == 2  # appended
     again = json.loads((out / "lineage.json").read_text())
     assert again["sft"] == lineage["sft"] and again["grpo"]["finished_at"] >= lineage["grpo"]["finished_at"]
     assert json.loads((out / "summary.json").read_text())["this_run"]["stages"] == ["grpo", "eval_grpo"]

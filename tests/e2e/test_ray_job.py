@@ -97,6 +97,7 @@ def test_pipeline_job_succeeds_and_writes_to_s3(ray_head, s3_bucket):
     assert storage.read_json(f"{out}/summary.json")["preset"] == "tiny"
     assert storage.read_json(f"{out}/data/manifest.json")["counts"]["collision"]["sft"] == 4
     assert storage.exists(f"{out}/samples/collision.png")
+    assert "stage eval_grpo: done" in storage.read_text(f"{out}/run.log")  # uploaded from the driver's local file
     assert storage.exists(f"{out}/tokenizer/model.safetensors") and storage.exists(f"{out}/eval/recon/metrics.json")
     assert storage.exists(f"{out}/grpo/model/model.safetensors") and storage.exists(f"{out}/report.md")
 
