@@ -36,10 +36,20 @@ def is_s3(uri: str) -> bool:
     return uri.startswith("s3://")
 
 
+DEFAULT_ATTEMPTS = 10
+"""Attempts of each S3 request (``storage.s3_attempts``): the AWS standard retry strategy waits with exponential
+backoff and jitter between them (up to 20 s each), so an endpoint that is down for a while stalls the run
+(about a minute at 10 attempts) instead of ending it."""
+ATTEMPTS_ENV = "PHYSAR_S3_ATTEMPTS"
+_ATTEMPTS: list[int] = [0]
+"""This process's configured attempts (0: unset, so PHYSAR_S3_ATTEMPTS or DEFAULT_ATTEMPTS)."""
+
+
 def _s3_filesystem(endpoint: str = "", region: str = "") -> pafs.S3FileSystem:
     endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL", "")
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    kwargs: dict[str, Any] = {"region": region}
+    kwargs: dict[str, Any] = {"region": region,
+                              "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=s3_attempts())}
     if endpoint:
         parsed = urlparse(endpoint)
         kwargs["endpoint_override"] = parsed.netloc or parsed.path
@@ -53,9 +63,16 @@ S3_ENV = {"endpoint": "PHYSAR_S3_ENDPOINT", "region": "PHYSAR_S3_REGION"}
 ``storage.s3_region``: ``runtime.ensure_ray`` puts them into the job's runtime_env."""
 
 
-def configure(endpoint: str = "", region: str = "") -> None:
-    """Set the S3 endpoint/region from config (``cfg.storage``) for this process."""
+def configure(endpoint: str = "", region: str = "", attempts: int = 0) -> None:
+    """Set the S3 endpoint/region and the attempts per request (0: the default) from config (``cfg.storage``)
+    for this process."""
     _S3_SETTINGS.update(endpoint=endpoint, region=region)
+    _ATTEMPTS[0] = attempts
+
+
+def s3_attempts() -> int:
+    """Attempts per S3 request in this process: configured, else PHYSAR_S3_ATTEMPTS, else DEFAULT_ATTEMPTS."""
+    return _ATTEMPTS[0] or int(os.environ.get(ATTEMPTS_ENV) or DEFAULT_ATTEMPTS)
 
 
 def s3_settings() -> dict[str, str]:
@@ -66,7 +83,10 @@ def s3_settings() -> dict[str, str]:
 
 def s3_env_vars() -> dict[str, str]:
     """The non-empty settings as the environment variables a worker process reads (for a runtime_env)."""
-    return {S3_ENV[key]: value for key, value in s3_settings().items() if value}
+    env = {S3_ENV[key]: value for key, value in s3_settings().items() if value}
+    if s3_attempts() != DEFAULT_ATTEMPTS:
+        env[ATTEMPTS_ENV] = str(s3_attempts())
+    return env
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:

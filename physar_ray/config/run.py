@@ -46,11 +46,17 @@ class StorageConfig:
     """S3-compatible endpoint URL (MinIO, LocalStack); empty uses AWS_ENDPOINT_URL or AWS."""
     s3_region: str = ""
     """Region; empty uses AWS_REGION / AWS_DEFAULT_REGION or us-east-1."""
+    s3_attempts: int = storage.DEFAULT_ATTEMPTS
+    """Attempts of each S3 request, with exponential backoff and jitter between them (AWS standard retry
+    strategy, up to 20 s apart): an endpoint that is down for a while stalls the run, then it goes on; 1: no retry."""
 
     def apply(self) -> None:
         """This process's S3 endpoint and region (the one place they are set: every command and job calls it
         first; runtime.cluster.ensure_ray carries them to the job's workers)."""
-        storage.configure(self.s3_endpoint, self.s3_region)
+        storage.configure(self.s3_endpoint, self.s3_region, self.s3_attempts)
+
+    def __post_init__(self) -> None:
+        at_least(self, "storage", s3_attempts=1)
 
 
 @dataclass(frozen=True)
