@@ -82,8 +82,27 @@ class RunConfig:
     """Faults to inject, for fault tests and drills (docs/fault-tolerance.md): `POINT@STEP` or `POINT[RANK]@STEP`
     kills that worker's process once when it reaches STEP (points: tokenizer.worker, sft.worker, grpo.rollout);
     empty: none."""
+    max_cluster_resources: tuple[str, ...] = ()
+    """`RESOURCE=AMOUNT` entries: what an autoscaling cluster can grow to (its node types' max_workers × their
+    resources), e.g. [CPU=512, GPU=64, learner=32, rollout=32]. A run that fits these but not the cluster's
+    current resources waits for the autoscaler (placement groups wait up to 10 minutes, then fail naming the
+    actors); one that cannot fit even these is refused before it starts. Empty: the current resources are the
+    most the cluster will ever have."""
+
+    def max_resources(self) -> dict[str, float]:
+        """``max_cluster_resources`` as {resource: amount}."""
+        parsed = {}
+        for entry in self.max_cluster_resources:
+            name, _, amount = entry.partition("=")
+            try:
+                parsed[name.strip()] = float(amount)
+            except ValueError:
+                raise ConfigError(f"run.max_cluster_resources entry {entry!r} must be RESOURCE=AMOUNT, "
+                                  "e.g. GPU=64") from None
+        return parsed
 
     def __post_init__(self) -> None:
+        self.max_resources()
         for key in ("train_resource", "infer_resource"):
             name = getattr(self, key)
             if name in ("CPU", "GPU", "memory", "object_store_memory") or (name and not name.isidentifier()):

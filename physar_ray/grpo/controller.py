@@ -39,7 +39,7 @@ from physar_ray.measure.score import VideoScore
 from physar_ray.report.plots import reward_curve
 from physar_ray.rl.advantages import constant_groups, group_advantages
 from physar_ray.runtime.actor_group import ActorGroup
-from physar_ray.runtime.cluster import ensure_ray
+from physar_ray.runtime.cluster import capacity, ensure_ray
 from physar_ray.runtime.reward_pool import RewardPool
 
 log = logging.getLogger("physar.grpo")
@@ -75,7 +75,7 @@ class GRPOController:
     def __init__(self, cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str) -> None:
         self.cfg, self.model_uri, self.tokenizer_uri, self.out = cfg, model_uri, tokenizer_uri, out
         self.grpo, self.layout = cfg.grpo, VideoLayout.from_config(cfg)
-        check_resources(cfg, ray.cluster_resources())
+        check_resources(cfg, capacity(cfg.run))
         self.prompts = load_prompts(data_uri, cfg)
         self.placement = Placement.reserve(cfg)
         try:

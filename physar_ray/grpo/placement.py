@@ -51,11 +51,12 @@ def bundle_index(cfg: Config, kind: str, index: int, offset: int = 0) -> int:
 def check_resources(cfg: Config, available: dict[str, float]) -> None:
     """Fail before starting any actor when the cluster cannot hold them all at once (every resource of the run's
     bundles, custom ones included)."""
+    grown = " at its largest (run.max_cluster_resources)" if cfg.run.max_cluster_resources else ""
     for key, total, have in shortfall(run_bundles(cfg), available):
         knobs = {"CPU": "num_cpus_per_worker", "GPU": "num_gpus_per_worker / grpo.learner.use_gpu"}
         what = knobs.get(key, f"the custom resource of run.train_resource / run.infer_resource ({key!r})")
         raise ConfigError(f"GRPO's actors need {total:g} {key} (rollout, learner and reward bundles: "
-                          f"{run_bundles(cfg)}) but the Ray cluster has {have:g}: lower grpo.rollout/grpo.learner "
+                          f"{run_bundles(cfg)}) but the Ray cluster has {have:g}{grown}: lower grpo.rollout/grpo.learner "
                           f"num_workers or {what}, measure.num_actors, or add nodes")
 
 

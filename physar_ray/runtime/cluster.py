@@ -62,6 +62,23 @@ def _check_workers_see(runtime_env: dict[str, dict[str, str]]) -> None:
                     ", ".join(f"{k}={v}" for k, v in missing.items()))
 
 
+def capacity(run: RunConfig) -> dict[str, float]:
+    """The resources a run may count on: run.max_cluster_resources on an autoscaling cluster (logged when the
+    cluster is smaller now, so a run that waits for nodes says so), else what the cluster has now."""
+    import ray
+
+    now = ray.cluster_resources()
+    most = run.max_resources()
+    if not most:
+        return now
+    short = {k: (v, now.get(k, 0.0)) for k, v in most.items() if now.get(k, 0.0) < v}
+    if short:
+        log.info("the cluster has %s now and may grow to %s (run.max_cluster_resources): actors wait for the "
+                 "autoscaler to add nodes", ", ".join(f"{now_:g} {k}" for k, (_, now_) in short.items()),
+                 ", ".join(f"{most_:g} {k}" for k, (most_, _) in short.items()))
+    return {**now, **most}
+
+
 def shortfall(bundles: Sequence[dict[str, float]], available: dict[str, float]) -> list[tuple[str, float, float]]:
     """(resource, needed, available) for every resource that ``bundles`` together ask for more of than
     the cluster has (custom resources included): they cannot all be placed at once."""

@@ -244,10 +244,9 @@ def _trial_id(result: Any) -> str:
 
 def run_tune(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str) -> dict[str, Any]:
     """`physar tune sweep`: run (or restore) the sweep, then write trials.csv, best.yaml, sweep.png, result.json."""
-    import ray
     from ray import tune
 
-    from physar_ray.runtime.cluster import ensure_ray
+    from physar_ray.runtime.cluster import capacity, ensure_ray
 
     check_sweep(cfg)
     searcher = _searcher(cfg.tune)  # fails now if optuna is missing
@@ -260,7 +259,7 @@ def run_tune(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out
                          "generate the eval_ood split (physar data generate ... data.splits=[eval_ood])")
     storage.check_writable(out)
     ensure_ray(cfg.run)
-    check_trial_fits(cfg, ray.cluster_resources())
+    check_trial_fits(cfg, capacity(cfg.run))
 
     identity = sweep_identity(cfg, model_uri, tokenizer_uri, data_uri)
     trials_uri, runs_uri = storage.join(out, "trials"), storage.join(out, "runs")

@@ -17,3 +17,16 @@ def test_a_running_ray_without_the_settings_in_its_runtime_env_gets_a_warning(ra
     storage.configure("http://127.0.0.1:9")
     ensure_ray(RunConfig())
     assert ray_local.is_initialized() and "PHYSAR_S3_ENDPOINT=http://127.0.0.1:9" in caplog.text
+
+
+def test_capacity_is_the_clusters_maximum_when_it_can_grow(ray_local, caplog):
+    from physar_ray.config import load
+    from physar_ray.runtime.cluster import capacity
+
+    now = ray_local.cluster_resources()
+    assert capacity(load(None).run) == now
+    grows = load(None, [f"run.max_cluster_resources=[CPU={now['CPU'] + 62:g},GPU=8]"]).run
+    with caplog.at_level("INFO", logger="physar.ray"):
+        most = capacity(grows)
+    assert most["CPU"] == now["CPU"] + 62 and most["GPU"] == 8.0 and most["memory"] == now["memory"]
+    assert f"the cluster has {now['CPU']:g} CPU, 0 GPU now and may grow to {now['CPU'] + 62:g} CPU, 8 GPU" in caplog.text

@@ -51,3 +51,15 @@ def test_colocation_needs_pairs():
 
 def test_without_a_group_actors_get_their_resources_only():
     assert Placement(load(None, [])).options("rollout", 0) == {"num_cpus": 1.0, "num_gpus": 0.0}
+
+
+def test_an_autoscaling_cluster_is_checked_against_what_it_can_grow_to():
+    grows = ["run.train_resource=learner", "run.max_cluster_resources=[CPU=64,GPU=8,learner=4]"]
+    cfg = load(None, [*GPU_RUN, *grows])
+    assert cfg.run.max_resources() == {"CPU": 64.0, "GPU": 8.0, "learner": 4.0}
+    check_resources(cfg, cfg.run.max_resources())  # 2 learner units needed, 4 at most: waits for nodes
+    small = load(None, [*GPU_RUN, "run.train_resource=learner", "run.max_cluster_resources=[CPU=64,GPU=8,learner=1]"])
+    with pytest.raises(ConfigError, match=r"need 2 learner .* has 1 at its largest \(run.max_cluster_resources\)"):
+        check_resources(small, small.run.max_resources())
+    with pytest.raises(ConfigError, match=r"entry 'GPU:8' must be RESOURCE=AMOUNT"):
+        load(None, ["run.max_cluster_resources=[GPU:8]"])
