@@ -104,14 +104,22 @@ def _lora(model: torch.nn.Module, cfg: SFTConfig) -> torch.nn.Module:
                                                       task_type="CAUSAL_LM"))
 
 
-def _epochs(batches: Iterable[dict[str, Any]], rank: int) -> Iterator[dict[str, Any]]:
-    """Batches forever, re-iterating ``batches`` once per epoch; an epoch without a batch is an error."""
-    epoch = 0
+def _epochs(batches: Iterable[dict[str, Any]], rank: int, epoch: int = 0, done: int = 0
+            ) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(epoch, batches of it consumed, batch) forever, re-iterating ``batches`` once per epoch, from batch ``done``
+    of ``epoch`` on: a resumed run skips what its checkpoint already trained on, so each sample of an epoch is
+    seen once. Exact because the stream is repeatable: the same files in the same order (runtime.ingest) and a
+    shuffle seeded by the epoch (``batches.epoch``, when it has one, is set to the resumed epoch); an epoch
+    without a batch is an error."""
+    if hasattr(batches, "epoch"):
+        batches.epoch = epoch
     while True:
         empty = True
-        for batch in batches:
+        for index, batch in enumerate(batches):
             empty = False
-            yield batch
+            if index >= done:
+                yield epoch, index + 1, batch
+        done = 0
         if empty:
             raise EmptyShardError(
                 f"worker rank {rank} got no batch in epoch {epoch}: its data shard is empty; give the dataset "
@@ -168,7 +176,7 @@ def sft_loop(config: dict[str, Any], batches: Iterable[dict[str, Any]], reporter
     shape = StepShape(cfg.batch_size, cfg.grad_accum, world)
     backend = BACKENDS[cfg.backend](model, optimizer, scheduler, cfg, shape, device)
 
-    state: dict[str, Any] = {"step": 0, "tokens": 0, "resumed_at": []}
+    state: dict[str, Any] = {"step": 0, "tokens": 0, "resumed_at": [], "epoch": 0, "batches": 0}
     resume = reporter.latest_checkpoint()
     if resume is not None:
         backend.load(resume)
@@ -177,14 +185,14 @@ def sft_loop(config: dict[str, Any], batches: Iterable[dict[str, Any]], reporter
         log.info("rank %d resumed from %s at step %d", rank, resume, state["step"])
 
     seq_len = layout.sequence_length(vocab)
-    stream = _epochs(batches, rank)
+    stream = _epochs(batches, rank, state.get("epoch", 0), state.get("batches", 0))  # older checkpoints: from 0
     window = {"loss": 0.0, "micro": 0, "tokens": 0, "t0": time.perf_counter()}
     metrics: dict[str, float] = {"sft/step": float(state["step"])}
     bar = tqdm(total=cfg.max_steps, initial=state["step"], desc="sft", disable=rank != 0, mininterval=5)
     while state["step"] < cfg.max_steps:
         boundary, step_tokens = False, 0
         while not boundary:  # phase: one optimizer step of grad_accum micro-batches
-            raw = next(stream)
+            state["epoch"], state["batches"], raw = next(stream)
             batch = {k: torch.as_tensor(raw[k], dtype=torch.long).to(device) for k in ("input_ids", "labels")}
             if cfg.input_noise:  # seeded by (seed, rank, step, micro-step): a resumed run draws the same noise
                 noise_seed = torch.Generator().manual_seed(

@@ -61,16 +61,24 @@ def test_two_workers_with_zero2(ray_local, tmp_path):
     assert trainer["tokens"] == 12 * 2 * 16 * (1 + 8 * 4)  # steps × workers × batch × sequence length
 
 
-def test_a_killed_run_resumes_from_its_checkpoint_and_reaches_the_same_step(ray_local, tmp_path):
-    # run.faults kills the worker at its report of step 30, after the checkpoint of step 20
-    cfg = load(None, [*SMALL, "sft.max_steps=60", "sft.checkpoint_every=10", "sft.max_failures=1",
-                      "run.faults=[sft.worker@30]"])
-    write_tokens(str(tmp_path / "tokens"), cfg, 128)
-    summary = run_sft(cfg, str(tmp_path / "tokens"), str(tmp_path / "run"))
+def test_a_killed_run_resumes_from_its_checkpoint_and_trains_the_same_model_as_an_uninterrupted_one(
+        ray_local, tmp_path):
+    # run.faults kills the worker at its report of step 30, after the checkpoint of step 20; 128 videos are
+    # 8 batches an epoch, so the resumed run starts inside epoch 2 (or 1) and must skip what it trained on
+    base = [*SMALL, "sft.max_steps=60", "sft.checkpoint_every=10", "sft.max_failures=1"]
+    write_tokens(str(tmp_path / "tokens"), load(None, base), 128)
+    summary = run_sft(load(None, [*base, "run.faults=[sft.worker@30]"]), str(tmp_path / "tokens"),
+                      str(tmp_path / "run"))
     trainer = json.loads((tmp_path / "run" / "model" / "trainer.json").read_text())
     assert (tmp_path / "run" / "faults" / "sft.worker[0]@30.fired").exists()
     assert summary["metrics"]["sft/step"] == 60 and trainer["step"] == 60
     assert trainer["resumed_at"] in ([10], [20])  # 10 when the controller had not registered step 20 yet
+    assert (trainer["epoch"], trainer["batches"]) == (7, 4)  # 60 batches: epochs 0-6 whole, 4 of epoch 7
+
+    clean = run_sft(load(None, base), str(tmp_path / "tokens"), str(tmp_path / "clean"))
+    assert clean["metrics"]["sft/loss"] == summary["metrics"]["sft/loss"]
+    resumed, uninterrupted = load_pretrained(summary["model"])[0].state_dict(), load_pretrained(clean["model"])[0].state_dict()
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted), "the resumed run saw other samples"
 
 
 def test_an_empty_shard_and_a_frames_table_give_clear_errors(ray_local, tmp_path):

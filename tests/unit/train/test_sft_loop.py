@@ -134,3 +134,20 @@ def test_code_values_initialise_the_visual_embeddings_the_loop_trains_from(tmp_p
     sft_loop(loop_config(off, VOCAB, values), batches(off, num_videos=16), FolderReporter(tmp_path / "off"))
     plain, _ = load_pretrained(str(tmp_path / "off" / "checkpoint_000000001"))
     assert not torch.allclose(plain.get_input_embeddings().weight[rows], expected.get_input_embeddings().weight[rows])
+
+
+def test_the_stream_resumes_at_the_checkpoints_epoch_and_batch():
+    from physar_ray.train.sft import _epochs
+
+    class Seeded:  # like sft_job's shard: each pass shuffles by its epoch
+        epoch = 0
+
+        def __iter__(self):
+            self.epoch += 1
+            return iter([(self.epoch - 1, i) for i in range(4)])
+
+    stream = _epochs(Seeded(), rank=0, epoch=2, done=3)
+    got = [next(stream) for _ in range(3)]
+    assert got == [(2, 4, (2, 3)), (3, 1, (3, 0)), (3, 2, (3, 1))]  # the rest of epoch 2 (its shuffle), then 3
+    plain = _epochs([10, 11, 12], rank=0, epoch=1, done=3)  # a checkpoint at an epoch's end: the next epoch
+    assert [next(plain) for _ in range(2)] == [(2, 1, 10), (2, 2, 11)]
