@@ -9,6 +9,8 @@ again carries on. Points:
 
 - ``tokenizer.worker``: a Ray Train worker of tokenizer training, at each step;
 - ``sft.worker``: a Ray Train worker of SFT, at each report (every ``sft.log_every`` steps);
+- ``grpo.controller``: the process running the GRPO controller (`physar grpo train`, a Tune trial), right
+  after its checkpoint of step STEP (or the first checkpoint after it);
 - ``grpo.rollout``: a GRPO rollout actor (RANK: its slot), as it loads weights version STEP in the sync
   phase (after the learners' update of step STEP − 1, once the weights have reached it).
 """
@@ -26,7 +28,7 @@ from physar_ray import storage
 
 log = logging.getLogger("physar.faults")
 
-POINTS = ("tokenizer.worker", "sft.worker", "grpo.rollout")
+POINTS = ("tokenizer.worker", "sft.worker", "grpo.controller", "grpo.rollout")
 _SPEC = re.compile(r"(?P<point>[a-z_.]+)(?:\[(?P<rank>\d+)\])?@(?P<step>\d+)")
 
 

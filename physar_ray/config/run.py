@@ -80,7 +80,8 @@ class RunConfig:
     cluster/aws.yaml: rollout)."""
     faults: tuple[str, ...] = ()
     """Faults to inject, for fault tests and drills (docs/fault-tolerance.md): `POINT@STEP` or `POINT[RANK]@STEP`
-    kills that worker's process once when it reaches STEP (points: tokenizer.worker, sft.worker, grpo.rollout);
+    kills that worker's process once when it reaches STEP (points: tokenizer.worker, sft.worker, grpo.controller,
+    grpo.rollout);
     empty: none."""
     max_cluster_resources: tuple[str, ...] = ()
     """`RESOURCE=AMOUNT` entries: what an autoscaling cluster can grow to (its node types' max_workers × their

@@ -75,6 +75,7 @@ class GRPOController:
     def __init__(self, cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str) -> None:
         self.cfg, self.model_uri, self.tokenizer_uri, self.out = cfg, model_uri, tokenizer_uri, out
         self.grpo, self.layout = cfg.grpo, VideoLayout.from_config(cfg)
+        self.faults = FaultInjector(cfg.run.faults, "grpo.controller", 0, out)
         check_resources(cfg, capacity(cfg.run))
         self.prompts = load_prompts(data_uri, cfg)
         self.placement = Placement.reserve(cfg)
@@ -340,6 +341,7 @@ class GRPOController:
             out_of_time = grpo.time_budget_s and time.perf_counter() - start > grpo.time_budget_s
             if self.step % grpo.checkpoint_every == 0 or out_of_time:
                 self.checkpoint()
+                self.faults.reached(self.step)
             if out_of_time:
                 log.warning("grpo.time_budget_s=%g spent after step %d", grpo.time_budget_s, self.step)
                 break

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import json
 
 import pytest
 
@@ -73,6 +74,27 @@ def test_sweep_to_s3_ranks_by_ood_v_err_writes_a_best_preset_and_restores(world,
     assert _runs(out) == before  # no trial ran again
     with pytest.raises(ConfigError, match="holds a sweep started with a different config"):
         run_tune(tiny_config(*SWEEP, "tune.alpha=[2.0,8.0]"), model_dir, tok_dir, data, out)
+
+
+def test_trials_killed_mid_run_resume_from_their_grpo_checkpoints_when_the_sweep_is_rerun(world, tmp_path):
+    cfg, model_dir, tok_dir, data, _ = world
+    # two trials; each trial's process SIGKILLs itself once, right after its GRPO checkpoint of step 1
+    faulty = tiny_config(*SWEEP, "tune.alpha=[2.0]", "tune.grace_period=2", "grpo.checkpoint_every=1",
+                         "run.faults=[grpo.controller@1]")
+    out = str(tmp_path / "sweep")
+    with pytest.raises(RuntimeError, match=r"2 of 2 failed"):
+        run_tune(faulty, model_dir, tok_dir, data, out)
+    runs = sorted((tmp_path / "sweep" / "runs").iterdir())
+    assert len(runs) == 2 and all((r / "faults" / "grpo.controller[0]@1.fired").exists() for r in runs)
+    assert all((r / "checkpoints" / "step_0000001").is_dir() and not (r / "result.json").exists() for r in runs)
+
+    again = run_tune(faulty, model_dir, tok_dir, data, out)  # restores: errored trials resume
+    assert again["restored"] and again["errors"] == 0 and again["completed"] == 2
+    for run in runs:
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        trained = [(r["grpo/step"], r["grpo/weights_version"]) for r in rows if "grpo/weights_version" in r]
+        assert trained == [(0, 0), (1, 1)]  # step 0 before the kill, step 1 after the resume: none lost or redone
+        assert json.loads((run / "result.json").read_text())["steps"] == 2
 
 
 def test_bad_sweeps_fail_before_any_trial_starts(world):
