@@ -77,11 +77,9 @@ def _map(ds: Any, worker: type, tokenizer_uri: str, cfg: Config, num_actors: int
 
 def _write(ds: Any, out: str) -> int:
     """Write a dataset under ``out`` from scratch (a rerun replaces a crashed partial write)."""
-    from physar_ray.runtime.ingest import in_order
-
     storage.remove(out)
     fs, path = storage.filesystem(out)
-    in_order(ds).write_parquet(path, filesystem=fs, compression="zstd")  # a rerun writes the same rows in order
+    ds.write_parquet(path, filesystem=fs, compression="zstd")
     return len(storage.list_files(out))
 
 

@@ -1,16 +1,14 @@
-"""Datasets read and written in a fixed order, so the same seed trains on the same samples.
+"""How Ray Train workers read their datasets: in a fixed order, so the same seed trains on the same samples.
 
 Ray Data hands out blocks as its read and map tasks finish, which on a busy machine is a different order
 each run; a local shuffle buffer seeded by sft.seed then shuffles a different stream, and two runs of the
 same config train different models (measured: the SFT weights of two `physar run --preset tiny` runs of
 one commit differed). ``preserve_order`` makes the stream the files' order, at the cost of a block that
-finishes early waiting for the one before it. The same holds for a dataset a stage writes (the token videos
-SFT then reads in file order): :func:`in_order` keeps its rows in the order of its input files.
+finishes early waiting for the one before it.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 
@@ -21,11 +19,3 @@ def ordered_ingest() -> Any:
     options = DataConfig.default_ingest_options()
     options.preserve_order = True
     return DataConfig(execution_options=options)
-
-
-def in_order(ds: Any) -> Any:
-    """``ds`` executed with ``preserve_order``: its output (a write) keeps the order of its input rows."""
-    options = copy.copy(ds.context.execution_options)
-    options.preserve_order = True
-    ds.context.execution_options = options
-    return ds
