@@ -63,8 +63,8 @@ def model_settings(uri: str) -> Settings:
     return settings
 
 
-def _value(cfg: Config, key: str) -> Any:
-    node: Any = to_dict(cfg)
+def _value(tree: dict[str, Any], key: str) -> Any:
+    node: Any = tree
     for part in key.split("."):
         node = node[part]
     return node
@@ -86,10 +86,10 @@ def adopt(cfg: Config, explicit: Iterable[str], tokenizer: str | None = None, mo
     """``cfg`` with the settings of the given checkpoints; ``explicit``: the keys the user set (overrides)."""
     parts = ([tokenizer_settings(tokenizer)] if tokenizer else []) + ([model_settings(model)] if model else [])
     settings = _merged(parts)
-    explicit = set(explicit)
+    explicit, tree = set(explicit), to_dict(cfg)
     changed = {}
     for key, (value, source) in sorted(settings.items()):
-        current = _value(cfg, key)
+        current = _value(tree, key)
         if current == value:
             continue
         if key in explicit:
