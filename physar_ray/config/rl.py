@@ -113,7 +113,7 @@ class SyncConfig:
 
 @dataclass(frozen=True)
 class DPOConfig:
-    """DPO from physics feedback (PhysMaster, docs/grpo.md#dpo-grpoobjectivedpo): preference pairs inside each group."""
+    """DPO from physics feedback (PhysMaster; docs/grpo.md, "DPO from physics feedback"): preference pairs inside each group."""
 
     beta: float = 0.1
     """β of DPO: −log σ(β·[(log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))]), sequence log-probs;
