@@ -113,11 +113,12 @@ class SyncConfig:
 
 @dataclass(frozen=True)
 class DPOConfig:
-    """DPO from physics feedback (PhysMaster; docs/grpo.md, "DPO from physics feedback"): preference pairs inside each group."""
+    """DPO from physics feedback (PhysMaster; docs/grpo.md, "DPO from physics feedback"): preference pairs
+    inside each group."""
 
     beta: float = 0.1
-    """β of DPO: −log σ(β·[(log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))]), sequence log-probs;
-    larger keeps the policy nearer π_ref (grpo.kl.* is not used with DPO)."""
+    """β of DPO: −log σ(β·[(log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))]), sequence
+    log-probs; larger keeps the policy nearer π_ref (grpo.kl.* is not used with DPO)."""
     pairs: str = "best_worst"
     """Pairs per group: best_worst (the best video vs the worst) or all (every pair of the group's videos)."""
     margin: float = 0.0

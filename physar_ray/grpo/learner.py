@@ -122,8 +122,8 @@ class PolicyLoss(torch.nn.Module):
 
 
 def sequence_sums(logp: torch.Tensor, ref_logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-token log-probs [N, G] of the policy and the reference → (Σ_t log π [N], Σ_t log π_ref [N], mask [N, G]:
-    the tokens inside the policy's support).
+    """Per-token log-probs [N, G] of the policy and the reference → (Σ_t log π [N], Σ_t log π_ref [N],
+    mask [N, G]: the tokens inside the policy's support).
 
     A token outside a support (−inf: pushed out of the top-k / top-p nucleus, or a top-p tie) counts at
     REF_LOGP_FLOOR, without a gradient. Dropping it from the sum instead would *raise* the sequence's
@@ -155,8 +155,8 @@ class DPOLoss(torch.nn.Module):
         ref_logp = torch.cat([ref_chosen, ref_rejected])
         sums, ref_sums, mask = sequence_sums(logp, ref_logp)
         out = dpo_loss(sums[:n], sums[n:], ref_sums[:n], ref_sums[n:], self.cfg.dpo.beta, weights)
-        kl = kl_penalty(logp.detach().masked_fill(~mask, 0.0), ref_logp.clamp(min=REF_LOGP_FLOOR).masked_fill(~mask, 0.0),
-                        "k3")
+        kl = kl_penalty(logp.detach().masked_fill(~mask, 0.0),
+                        ref_logp.clamp(min=REF_LOGP_FLOOR).masked_fill(~mask, 0.0), "k3")
         self.last = {"loss": float(out.total.detach()), "kl": float(kl[mask].mean()) if mask.any() else 0.0,
                      "entropy": float(sampling_entropy(logits, self.sampling)),
                      "masked_fraction": 1.0 - float(mask.float().mean())}

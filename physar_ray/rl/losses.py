@@ -65,7 +65,8 @@ class DPOResult:
     accuracy: torch.Tensor
     """Share of the (weighted) pairs whose margin is positive: π ranks y_w above y_l more than π_ref does."""
     margin: torch.Tensor
-    """Mean implicit reward margin β·[(log π − log π_ref)(y_w) − (log π − log π_ref)(y_l)] over those pairs."""
+    """Mean implicit reward margin β·[(log π − log π_ref)(y_w) − (log π − log π_ref)(y_l)] over those
+    pairs."""
     margins: torch.Tensor
     """[K], detached."""
 
