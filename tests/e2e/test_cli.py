@@ -61,6 +61,10 @@ def test_run_writes_a_self_describing_run_folder_then_skips_and_redoes_from_a_st
             assert counts == 3 * (2 + 2) + 2  # per scenario 2 iid and 2 of 3 ood; the 2 held-out rl videos
     assert set(summary["paired"]["grpo_vs_sft"]["scenarios"]) == {"uniform", "parabola", "collision"}
     assert "## Velocity error v_err" in (out / "report.md").read_text()
+    # the policies' own videos beside the ground truth: one sheet per scenario, a GIF per eval_iid / eval_ood condition
+    assert {p.name for p in (out / "samples" / "generated").glob("*.png")} == {"uniform.png", "parabola.png", "collision.png"}
+    assert len(list((out / "samples" / "generated" / "gifs").glob("*.gif"))) == 6
+    assert "## Generated videos" in (out / "report.md").read_text()
 
     lineage = json.loads((out / "lineage.json").read_text())
     assert set(lineage) == stages and {v["status"] for v in lineage.values()} == {"done"}
