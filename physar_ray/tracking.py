@@ -33,6 +33,10 @@ MLFLOW_DB = "mlflow.db"
 TENSORBOARD_DIR = "tensorboard"
 """TensorBoard event files under the tracking root, one folder per stage (``tensorboard --logdir``)."""
 
+MAX_BATCH = 1000
+"""MLflow's limit on the metrics of one log_batch call."""
+FLUSH_S = 5.0
+"""Seconds between MLflow writes: a stage's steps are buffered in between (and flushed at close)."""
 MAX_PARAM_CHARS = 6000
 """MLflow's limit on a parameter value."""
 
@@ -48,8 +52,10 @@ def _warn_once(key: str, message: str, *args: Any) -> None:
 
 def tracking_root(cfg: TrackingConfig, default: str) -> str:
     """Where the local store and the events go: ``run.tracking.dir``, else ``default`` (the stage's --out;
-    ``physar run`` sets run.tracking.dir to its run folder)."""
-    return cfg.dir or default
+    ``physar run`` sets run.tracking.dir to its run folder). A local folder comes back absolute, so Ray
+    workers, whose working directory is another, write to the same place."""
+    root = cfg.dir or default
+    return root if storage.is_s3(root) else str(Path(root).expanduser().resolve())
 
 
 def local_mlflow_uri(root: str) -> str:
@@ -98,6 +104,20 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def ensure_experiment(client: Any, name: str, uri: str, root: str) -> str:
+    """The id of MLflow experiment ``name``, created if missing; a local store keeps its artifacts beside
+    its database (``<root>/mlflow/artifacts``), not in the working directory."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    artifacts = Path(root, MLFLOW_DIR, "artifacts").expanduser().resolve().as_uri() \
+        if uri.startswith("sqlite:") and not storage.is_s3(root) else None
+    try:
+        return client.create_experiment(name, artifact_location=artifacts)
+    except Exception:  # created meanwhile by another stage or trial
+        return client.get_experiment_by_name(name).experiment_id
+
+
 class _MLflow:
     """One MLflow run through MlflowClient (no fluent API: no process-global active run)."""
 
@@ -112,26 +132,29 @@ class _MLflow:
         if uri.startswith("sqlite:///"):
             Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         self.client = MlflowClient(tracking_uri=uri)
-        found = self.client.get_experiment_by_name(experiment)
-        if found is None:
-            artifacts = None if storage.is_s3(root) or not uri.startswith("sqlite:") else \
-                Path(root, MLFLOW_DIR, "artifacts").expanduser().resolve().as_uri()
-            try:
-                experiment_id = self.client.create_experiment(experiment, artifact_location=artifacts)
-            except Exception:  # created meanwhile by another stage or trial
-                experiment_id = self.client.get_experiment_by_name(experiment).experiment_id
-        else:
-            experiment_id = found.experiment_id
+        experiment_id = ensure_experiment(self.client, experiment, uri, root)
         self.run_id = self.client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
         items = [Param(k, v) for k, v in params.items()]
         for i in range(0, len(items), 100):  # MLflow's batch limit on params
             self.client.log_batch(self.run_id, params=items[i:i + 100])
+        self._pending: list[Any] = []
+        self._sent = time.monotonic()
 
     def log(self, metrics: dict[str, float], step: int) -> None:
+        """Buffered: one write per FLUSH_S seconds (or MAX_BATCH metrics), not one per step."""
         now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[self._entities.Metric(k, v, now, step) for k, v in metrics.items()])
+        self._pending += [self._entities.Metric(k, v, now, step) for k, v in metrics.items()]
+        if len(self._pending) >= MAX_BATCH or time.monotonic() - self._sent > FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            self.client.log_batch(self.run_id, metrics=batch)
+        self._sent = time.monotonic()
 
     def close(self, status: str) -> None:
+        self.flush()
         self.client.set_terminated(self.run_id, status=status)
 
 
