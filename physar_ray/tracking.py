@@ -118,6 +118,29 @@ def ensure_experiment(client: Any, name: str, uri: str, root: str) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
+def prepared_mlflow_uri(cfg: TrackingConfig, root: str, why: str) -> str | None:
+    """For a logger that opens its own MLflow runs (Ray Tune's MLflowLoggerCallback): the tracking URI with
+    run.tracking.experiment created in it, or None (one warning naming ``why``) when mlflow is not in
+    run.tracking.backends, the extra is missing, the root is s3:// without a server, or the store fails."""
+    if "mlflow" not in cfg.backends:
+        return None
+    uri = mlflow_uri(cfg, root)
+    try:
+        require("mlflow", "tracking", "run.tracking.backends=[mlflow]", " (or drop mlflow from run.tracking.backends)")
+        if uri is None:
+            raise RuntimeError(f"{root} is on s3:// and MLflow's local store is not: set run.tracking.mlflow_uri "
+                               "to a tracking server")
+        from mlflow.tracking import MlflowClient
+
+        if uri.startswith("sqlite:///"):
+            Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        ensure_experiment(MlflowClient(tracking_uri=uri), cfg.experiment, uri, root)
+    except Exception as exc:
+        _warn_once(f"prepare:{why}", "experiment tracking of %s to mlflow is skipped: %s", why, exc)
+        return None
+    return uri
+
+
 class _MLflow:
     """One MLflow run through MlflowClient (no fluent API: no process-global active run)."""
 
