@@ -91,6 +91,11 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_trains_the_same_model_as_a
     assert clean["metrics"]["sft/loss"] == summary["metrics"]["sft/loss"]
     resumed, uninterrupted = load_pretrained(summary["model"])[0].state_dict(), load_pretrained(clean["model"])[0].state_dict()
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted), "the resumed run saw other samples"
+    # the loss curve survives the kill: the checkpoint carried the lines before it, none is repeated
+    curves = [[json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+              for name in ("run", "clean")]
+    assert [r["sft/step"] for r in curves[0]] == [r["sft/step"] for r in curves[1]] == [10, 20, 30, 40, 50, 60]
+    assert [r["sft/loss"] for r in curves[0]] == pytest.approx([r["sft/loss"] for r in curves[1]])
 
 
 def test_an_empty_shard_and_a_frames_table_give_clear_errors(ray_local, tmp_path):
