@@ -43,13 +43,13 @@ WORKDIR /home/ray/physar-ray
 RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" \
         "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}" "torchaudio==${TORCHAUDIO_VERSION}"
 
-# Layer 2: the dependencies of `.[gpu,vae,lora,optuna]` (every optional part a node may run), read from
+# Layer 2: the dependencies of `.[gpu,vae,lora,optuna,tracking]` (every optional part a node may run), read from
 # pyproject.toml alone (the package itself comes with the source below), so a code change reuses this layer. torch and Ray are named again so
 # that nothing replaces the build above or the base image's Ray; DeepSpeed builds from its sdist
 # with no ops compiled (DS_BUILD_OPS=0, JIT on the GPU nodes).
 COPY --chown=1000:100 pyproject.toml ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-x = p['optional-dependencies']; print('\n'.join(p['dependencies'] + x['gpu'] + x['vae'] + x['lora'] + x['optuna']))" \
+x = p['optional-dependencies']; print('\n'.join(p['dependencies'] + x['gpu'] + x['vae'] + x['lora'] + x['optuna'] + x['tracking']))" \
         > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt \
         "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}" "torchaudio==${TORCHAUDIO_VERSION}" \

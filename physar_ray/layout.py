@@ -12,6 +12,8 @@
     <run>/eval/<name>/          `physar eval` outputs (floor, recon, sft, grpo): metrics.json, per_video.parquet,
                                 report.md, plots; a policy's also decoding.json and rollout_sampling/
     <run>/tune/                 the sweep (result.json, best.yaml, trials.csv, sweep.png)
+    <run>/curves/               learning curves from the stages' metrics.jsonl (tokenizer.png, sft.png, grpo.png)
+    <run>/mlflow/  tensorboard/ experiment tracking (run.tracking): the local MLflow store, TensorBoard events
 
 The constants are paths relative to the run folder (what lineage.json and report.md's links
 hold); :class:`RunLayout` turns them into URIs under one run folder (local or s3://).
@@ -43,6 +45,13 @@ REWARD_CURVE = "grpo/reward_curve.png"
 TUNE_RESULT = "tune/result.json"
 TUNE_BEST = "tune/best.yaml"
 SWEEP_PLOT = "tune/sweep.png"
+TOKENIZER_METRICS = "tokenizer/metrics.jsonl"
+SFT_METRICS = "sft/metrics.jsonl"
+GRPO_METRICS = "grpo/metrics.jsonl"
+CURVES = "curves"
+TOKENIZER_CURVES = "curves/tokenizer.png"
+SFT_CURVES = "curves/sft.png"
+GRPO_CURVES = "curves/grpo.png"
 
 FLOOR = "floor"
 """The evaluation of the dataset itself (eval/floor: the tracker floor and the reference predictors)."""

@@ -7,8 +7,9 @@ stage, its hash, status (running | done), inputs, output folder and wall time; a
 recorded hash matches and whose output exists is skipped, a running one with the same hash
 resumes, a stage for another config first clears its folders. ``--from STAGE`` redoes that stage
 and all after it. At the end ``summary.json`` (each stage's wall time as recorded when it last
-ran, ``this_run``: what this invocation ran) and ``report.md`` are rewritten. The run folder's
-paths are named in physar_ray/layout.py (``RunLayout``).
+ran, ``this_run``: what this invocation ran), the learning curves (``curves/``) and ``report.md`` are
+rewritten. Every stage tracks its metrics (run.tracking) into the run folder: ``mlflow/``, ``tensorboard/``.
+The run folder's paths are named in physar_ray/layout.py (``RunLayout``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from physar_ray import layout, storage
-from physar_ray.config import Config, dump, to_dict
+from physar_ray.config import Config, dump, replace, to_dict
 from physar_ray.layout import RunLayout
 from physar_ray.provenance import code_changes, code_version
+from physar_ray.report.curves import write_curves
 from physar_ray.report.run_report import build_summary, report_markdown
 from physar_ray.run_log import RunLog
 
@@ -216,6 +218,8 @@ def _run_stages(cfg: Config, run: RunLayout, start_from: str | None, run_log: Ru
     hashes, lineage = stage_hashes(cfg), read_lineage(run.root)
     redo = set(stage_names()[stage_names().index(start_from):]) if start_from else set()
     code = code_version()
+    # every stage tracks into the run folder (one MLflow store, tensorboard/<stage>/), unless run.tracking.dir says
+    staged = cfg if cfg.run.tracking.dir else replace(cfg, {"run.tracking.dir": run.root})
     ran: list[str] = []
     start = time.perf_counter()
     for stage in (s for s in STAGES if s.enabled(cfg)):
@@ -239,7 +243,7 @@ def _run_stages(cfg: Config, run: RunLayout, start_from: str | None, run_log: Ru
                                "code": code, "started_at": _now()}
         storage.write_json(run.path(layout.LINEAGE), lineage)
         t0 = time.perf_counter()
-        stage.run(cfg, run)
+        stage.run(staged, run)
         lineage[stage.name].update(status="done", wall_s=round(time.perf_counter() - t0, 2), finished_at=_now())
         storage.write_json(run.path(layout.LINEAGE), lineage)
         ran.append(stage.name)
@@ -247,6 +251,7 @@ def _run_stages(cfg: Config, run: RunLayout, start_from: str | None, run_log: Ru
         run_log.flush()
     _generated_samples(run, ran)
     took = {name: entry["wall_s"] for name, entry in lineage.items() if "wall_s" in entry}
+    write_curves(run.root)
     summary = build_summary(cfg.run.preset, cfg.hash(), {**took, "total": round(sum(took.values()), 2)}, run.root)
     summary["this_run"] = {"stages": ran, "wall_s": round(time.perf_counter() - start, 2)}
     storage.write_json(run.path(layout.SUMMARY), summary)

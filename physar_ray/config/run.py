@@ -1,4 +1,5 @@
-"""The ``run``, ``storage`` and ``measure`` branches: what the whole run shares, object storage, tracking + rewards."""
+"""The ``run``, ``storage`` and ``measure`` branches: what the whole run shares (experiment tracking included),
+object storage, tracking + rewards."""
 
 from __future__ import annotations
 
@@ -59,6 +60,37 @@ class StorageConfig:
         at_least(self, "storage", s3_attempts=1)
 
 
+TRACKING_BACKENDS = ("mlflow", "tensorboard")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Experiment tracking (physar_ray/tracking.py): every training stage's metrics by step, for `mlflow ui`
+    and `tensorboard` (docs/concepts.md, "Experiment tracking"). Needs the tracking extra
+    (`pip install 'physar-ray[tracking]'`); without it tracking is skipped with one warning."""
+
+    backends: tuple[str, ...] = TRACKING_BACKENDS
+    """Where metrics go: mlflow (a run per stage in the MLflow store), tensorboard (event files under
+    `<run>/tensorboard/<stage>/`); empty: no tracking (metrics.jsonl files are written either way)."""
+    mlflow_uri: str = ""
+    """MLflow tracking URI, e.g. http://mlflow.internal:5000; empty: a local SQLite store in the run folder,
+    `<run>/mlflow/mlflow.db` (`mlflow ui --backend-store-uri sqlite:///<run>/mlflow/mlflow.db`). An s3:// run
+    folder has no local store: MLflow is skipped there unless this names a server."""
+    experiment: str = "physar"
+    """MLflow experiment the stages' runs are filed under."""
+    dir: str = ""
+    """Folder (local or s3://) that holds the local MLflow store and the TensorBoard events; empty: the run
+    folder under `physar run`, the command's --out for a single stage command."""
+
+    def __post_init__(self) -> None:
+        for name in self.backends:
+            if name not in TRACKING_BACKENDS:
+                raise ConfigError(f"run.tracking.backends has {name!r}: allowed are {', '.join(TRACKING_BACKENDS)} "
+                                  "(an empty list [] turns tracking off)")
+        if not self.experiment:
+            raise ConfigError("run.tracking.experiment is empty: name the MLflow experiment, e.g. physar")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """What the whole run shares."""
@@ -93,6 +125,9 @@ class RunConfig:
     current resources waits for the autoscaler (placement groups wait up to 10 minutes, then fail naming the
     actors); one that cannot fit even these is refused before it starts. Empty: the current resources are the
     most the cluster will ever have."""
+
+    tracking: TrackingConfig = TrackingConfig()
+    """Experiment tracking: MLflow and TensorBoard (the run.tracking branch)."""
 
     def max_resources(self) -> dict[str, float]:
         """``max_cluster_resources`` as {resource: amount}."""

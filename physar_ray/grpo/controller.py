@@ -9,7 +9,9 @@ re-run (the new rollout actor loads the current weights first), in the rollout p
 the sync phase alike; a dead learner rank makes
 the whole group restart from the last checkpoint (``grpo.max_restarts`` times). Outputs under
 ``out``: ``metrics.jsonl``, ``reward_curve.png``, ``checkpoints/step_<n>/`` (HF format +
-optimizer state), ``checkpoints/latest.json``, ``result.json``.
+optimizer state), ``checkpoints/latest.json``, ``result.json``. Every step's and evaluation's metrics
+also go to the experiment tracking of ``run.tracking`` (physar_ray/tracking.py), from this driver: an
+MLflow run and TensorBoard events named ``grpo`` (a sweep's trial: ``tune/<trial id>``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ray.exceptions import RayActorError
 from tqdm import tqdm
 
 from physar_ray import storage
-from physar_ray.config import Config, SamplingConfig, dump
+from physar_ray.config import Config, SamplingConfig, dump, to_dict
 from physar_ray.faults import FaultInjector
 from physar_ray.grpo import dpo
 from physar_ray.grpo.learner import LearnerGroup, get_all
@@ -42,6 +44,7 @@ from physar_ray.rl.advantages import constant_groups, group_advantages
 from physar_ray.runtime.actor_group import ActorGroup
 from physar_ray.runtime.cluster import capacity, ensure_ray
 from physar_ray.runtime.reward_pool import RewardPool
+from physar_ray.tracking import Tracker, tracking_root
 
 log = logging.getLogger("physar.grpo")
 
@@ -73,7 +76,8 @@ def score_metrics(scores: list[VideoScore], prefix: str) -> dict[str, float | No
 class GRPOController:
     """Owns the actors and the loop; ``run_step`` does one step, ``run`` the whole schedule."""
 
-    def __init__(self, cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str) -> None:
+    def __init__(self, cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str,
+                 track_as: str = "grpo") -> None:
         self.cfg, self.model_uri, self.tokenizer_uri, self.out = cfg, model_uri, tokenizer_uri, out
         self.grpo, self.layout = cfg.grpo, VideoLayout.from_config(cfg)
         self.faults = FaultInjector(cfg.run.faults, "grpo.controller", 0, out)
@@ -93,6 +97,9 @@ class GRPOController:
             self._pending: tuple[int, list] | None = None
             self.history = self._read_history()
             self._start_learners()
+            self.tracker = Tracker(cfg.run.tracking, tracking_root(cfg.run.tracking, out), track_as,
+                                   params={"grpo": to_dict(cfg.grpo), "measure": to_dict(cfg.measure)},
+                                   tags={"physar.out": out, "physar.model": model_uri})
         except BaseException:
             self.placement.release()  # the actors started so far die with their group
             raise
@@ -272,9 +279,11 @@ class GRPOController:
                    "time/decode_s": max(r.decode_s for r in rollouts),
                    "time/reward_s": t_reward - t_rollout, "time/learn_s": t_learn - t_reward, **synced,
                    "time/step_s": time.perf_counter() - t0,
+                   "grpo/videos_per_s": len(scores) / (time.perf_counter() - t0),
                    "grpo/reward_restarts": self.rewards.restarts, "grpo/rollout_restarts": self.rollouts.restarts,
                    "grpo/learner_restarts": self.learner_restarts}
         self.history.append(metrics)
+        self.tracker.log(metrics, step)
         return metrics
 
     def _colocated(self, method: str) -> None:
@@ -294,6 +303,7 @@ class GRPOController:
             scores = self.rewards.score(videos)
             metrics.update({k.replace("eval/", f"eval/{name}_"): v for k, v in score_metrics(scores, "eval").items()})
         self.history.append(metrics)
+        self.tracker.log(metrics, self.step)
         return metrics
 
     def checkpoint(self) -> str:
@@ -361,7 +371,9 @@ class GRPOController:
             on_eval(final)
         return summary
 
-    def shutdown(self) -> None:
+    def shutdown(self, status: str = "FINISHED") -> None:
+        """Stop every actor; ``status`` (FINISHED or FAILED) ends the tracking run."""
+        self.tracker.close(status)
         self.learners.shutdown()
         self.rewards.shutdown()
         self.rollouts.shutdown()
@@ -383,13 +395,17 @@ def summarize(history: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def run_grpo(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out: str,
-             on_eval: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """`physar grpo train`: config.resolved.yaml beside the outputs, then the whole run (resuming if possible)."""
+             on_eval: Callable[[dict[str, Any]], None] | None = None, track_as: str = "grpo") -> dict[str, Any]:
+    """`physar grpo train`: config.resolved.yaml beside the outputs, then the whole run (resuming if possible);
+    ``track_as``: the name of its tracking run (physar_ray/tracking.py)."""
     cfg.storage.apply()
     storage.write_text(storage.join(out, "config.resolved.yaml"), dump(cfg))
     ensure_ray(cfg.run)
-    controller = GRPOController(cfg, model_uri, tokenizer_uri, data_uri, out)
+    controller = GRPOController(cfg, model_uri, tokenizer_uri, data_uri, out, track_as)
+    status = "FAILED"
     try:
-        return controller.run(on_eval)
+        summary = controller.run(on_eval)
+        status = "FINISHED"
+        return summary
     finally:
-        controller.shutdown()
+        controller.shutdown(status)

@@ -39,6 +39,7 @@ from physar_ray.lm.vocab import VisualVocab
 from physar_ray.rl.kl import kl_penalty
 from physar_ray.rl.losses import dpo_loss, grpo_loss
 from physar_ray.runtime.actor_group import ActorGroup
+from physar_ray.tracking import peak_memory
 
 REF_LOGP_FLOOR = -30.0
 """The reference's log-probs are clamped here: a token outside π_ref's top-k/top-p support has
@@ -47,6 +48,8 @@ TRAINER_STATE = "trainer.json"
 COLLECTIVE_TIMEOUT = timedelta(minutes=5)
 """How long a rank waits in a collective for a peer (a dead peer fails the step after this at most)."""
 LOSS_METRICS = ("loss", "policy_loss", "kl", "clip_fraction", "entropy", "masked_fraction")
+PEAK_MEMORY = ("learner_peak_rss_mb", "learner_cuda_max_allocated_mb")
+"""A rank's peak memory (tracking.peak_memory) after its update; the group reports the largest rank's."""
 """Per-micro-batch diagnostics of PolicyLoss, averaged over a step."""
 DPO_LOSS_METRICS = ("loss", "kl", "entropy", "masked_fraction")
 """Per-micro-batch diagnostics of DPOLoss, averaged over a step."""
@@ -285,6 +288,7 @@ class LearnerWorker:
         self.step_count += 1
         return {**{k: v / micro for k, v in sums.items()}, "ratio_min": ratio_min, "ratio_max": ratio_max,
                 "grad_norm": self.backend.grad_norm(), "lr": self.backend.lr(), **drift,
+                **{f"learner_{k.removeprefix('system/')}": v for k, v in peak_memory().items()},
                 "learn_s": time.perf_counter() - start}
 
     def dpo_step(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
@@ -412,6 +416,8 @@ class LearnerGroup:
             merged["ratio_min"] = min(r["ratio_min"] for r in results)
             merged["ratio_max"] = max(r["ratio_max"] for r in results)
         merged["logprob_gap_max"] = float(np.fmax.reduce([r["logprob_gap_max"] for r in results]))  # NaN-skipping
+        for key in (k for k in results[0] if k.startswith(PEAK_MEMORY)):  # the fullest rank's
+            merged[key] = max(r[key] for r in results)
         return merged
 
     def save(self, uri: str, state: dict[str, Any]) -> None:

@@ -161,7 +161,8 @@ def _paired_parts(comparison: dict) -> list[str]:
 
 
 def report_markdown(summary: dict[str, Any], out: str) -> str:
-    """report.md: wall times, the Table-1/2 analogue per model, the Table-4 analogue, plots and samples."""
+    """report.md: wall times, the Table-1/2 analogue per model, the Table-4 analogue, learning curves (those
+    report/curves.py drew), plots and samples."""
     wall = summary["wall_s"]
     parts = [f"# physar-ray run `{out}` (preset {summary['preset']}, config {summary['config_hash']})",
              "Stage wall times (s; 0 = up to date, skipped): "
@@ -191,7 +192,8 @@ def report_markdown(summary: dict[str, Any], out: str) -> str:
                   f"{summary['tune']['trials']} trials; best by {summary['tune']['metric']}: "
                   + ", ".join(f"{k} {best.get(k)}" for k in ("alpha", "k", "beta", "group_size", "ood_v_err", "steps"))
                   + f" (preset: `{layout.TUNE_BEST}`, table: `{layout.TUNE}/trials.csv`)."]
-    images = [("GRPO reward curve", layout.REWARD_CURVE),
+    images = [("Tokenizer training", layout.TOKENIZER_CURVES), ("SFT loss", layout.SFT_CURVES),
+              ("GRPO reward, KL and held-out v_err", layout.GRPO_CURVES), ("GRPO reward curve", layout.REWARD_CURVE),
               ("SFT v_err by OOD level", layout.evaluation(layout.SFT, layout.VERR_PLOT)),
               ("GRPO v_err by OOD level", layout.evaluation(layout.GRPO, layout.VERR_PLOT)), ("Sweep", layout.SWEEP_PLOT),
               *((f"{s} samples", layout.samples_sheet(s)) for s in SCENARIOS)]

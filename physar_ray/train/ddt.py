@@ -116,8 +116,10 @@ def train_ddt(
             optimizer.step()
             step += 1
             elapsed += time.perf_counter() - start
+            step_s = time.perf_counter() - start - data_s
             record = {"step": step, "ddt/loss": loss.detach().item(), "ddt/lr": lr, "time/data_s": data_s,
-                      "time/step_s": time.perf_counter() - start - data_s, "time/elapsed_s": elapsed}
+                      "time/step_s": step_s, "time/elapsed_s": elapsed,
+                      "ddt/frames_per_s": frames.shape[0] * world / (step_s + data_s)}
             record.update({f"ddt/{k}": float(v) for k, v in parts.items()})
             history.append(record)
             if report is not None:

@@ -10,7 +10,9 @@ covers the tokenizer and data config, so rerunning the same command resumes from
 checkpoint (with the elapsed seconds, so the time budget is not restarted), a failed worker
 group restarts from it (``tokenizer.max_failures``), and a changed config starts afresh.
 The final tokenizer is saved at ``<out>`` itself (``DDTokenizer.load(out)``), beside
-``metrics.jsonl`` (one line per step) and ``train_summary.json``.
+``metrics.jsonl`` (one line per step) and ``train_summary.json``. Rank 0 also sends every step's metrics to
+the experiment tracking of ``run.tracking`` (physar_ray/tracking.py): an MLflow run and TensorBoard events
+named ``tokenizer``.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ import pyarrow.parquet as pq
 
 from physar_ray import resources, storage
 from physar_ray.faults import FaultInjector
-from physar_ray.config import Config, DataConfig, from_dict, to_dict
+from physar_ray.config import Config, DataConfig, TrackingConfig, from_dict, to_dict
 from physar_ray.records import check_schema, table_to_records
+from physar_ray.tracking import Tracker, tracking_root
 from physar_ray.train.frames import simulator_frames
 
 log = logging.getLogger("physar.train.ddt")
@@ -96,7 +99,15 @@ def _worker(config: dict[str, Any]) -> None:
         batches = rank_frames(root.data, cfg.batch_size, rank, world)
     reporter = RayTrainReporter()
     faults = FaultInjector(root.run.faults, "tokenizer.worker", rank, config["out"])
-    with tempfile.TemporaryDirectory(prefix="physar-ddt-") as tmp:
+    tracker = Tracker(root.run.tracking if rank == 0 else TrackingConfig(backends=()), config["tracking_root"],
+                      "tokenizer", params={"tokenizer": to_dict(cfg), "data": to_dict(root.data)},
+                      tags={"physar.out": config["out"]})
+
+    def each_step(record: dict[str, float]) -> None:
+        faults.reached(record["step"])
+        tracker.log(record, int(record["step"]))
+
+    with tracker, tempfile.TemporaryDirectory(prefix="physar-ddt-") as tmp:
         run_dir = Path(tmp)
         restored, resumed_from = reporter.latest_checkpoint(), 0
         if restored is not None:  # train_ddt resumes from run_dir/checkpoint, metrics.jsonl continues
@@ -114,7 +125,7 @@ def _worker(config: dict[str, Any]) -> None:
             reporter.report({**record, "ddt/resumed_from": resumed_from}, folder)
 
         train_ddt(cfg, root.data.resolution, batches, run_dir, device, progress_bar=False, on_checkpoint=on_checkpoint,
-                  report=lambda record: faults.reached(record["step"]))
+                  report=each_step)
 
 
 def frames_dataset(data_uri: str, resolution: int, num_cpus: float) -> Any:
@@ -172,7 +183,8 @@ def run_ddt_training(cfg: Config, out_uri: str, data_uri: str | None = None) -> 
     worker = resources.tokenizer_worker(cfg).bundle()  # GPU and run.train_resource when tokenizer.use_gpu
     trainer = TorchTrainer(
         _worker,
-        train_loop_config={"cfg": to_dict(cfg), "data": bool(data_uri), "out": out_uri},
+        train_loop_config={"cfg": to_dict(cfg), "data": bool(data_uri), "out": out_uri,
+                           "tracking_root": tracking_root(cfg.run.tracking, out_uri)},
         scaling_config=ScalingConfig(num_workers=tok.num_workers, use_gpu=tok.use_gpu, resources_per_worker=worker),
         run_config=RunConfig(name=name, storage_path=root, storage_filesystem=fs,
                              failure_config=FailureConfig(max_failures=tok.max_failures),

@@ -3,7 +3,9 @@
 
 Checkpoints go to Ray Train storage under ``<out>/sft/`` (local or s3://), a failed worker
 group restarts from the latest one (``sft.max_failures``), and the final model is copied to
-``<out>/model/`` in HF format, ready for ``from_pretrained``, vLLM and `physar eval generate`.
+``<out>/model/`` in HF format, ready for ``from_pretrained``, vLLM and `physar eval generate`, beside
+``<out>/metrics.jsonl`` (rank 0's reports, every ``sft.log_every`` steps: the loss curve), which rank 0 also
+sends to the experiment tracking of ``run.tracking`` (an MLflow run and TensorBoard events named ``sft``).
 """
 
 from __future__ import annotations
@@ -11,20 +13,22 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from physar_ray import resources, storage
-from physar_ray.config import Config, SFTConfig, from_dict
+from physar_ray.config import Config, SFTConfig, TrackingConfig, from_dict, to_dict
 from physar_ray.faults import FaultInjector
 from physar_ray.lm.model import export_model, video_vocab
 from physar_ray.lm.sequence import VideoLayout, tokens_to_codes, training_batch
 from physar_ray.lm.vocab import VisualVocab
 from physar_ray.runtime.cluster import ensure_ray
 from physar_ray.runtime.ingest import ordered_ingest
-from physar_ray.runtime.train_reporter import RayTrainReporter
+from physar_ray.runtime.train_reporter import HISTORY, RayTrainReporter
+from physar_ray.tracking import Tracker, tracking_root
 from physar_ray.train.sft import loop_config, sft_loop
 
 log = logging.getLogger("physar.sft")
@@ -96,7 +100,11 @@ def _worker(config: dict[str, Any]) -> None:
     shard = ray.train.get_dataset_shard("train")
     device = ray.train.torch.get_device() if cfg.use_gpu else None
     faults = FaultInjector(root.run.faults, "sft.worker", rank, config["out"])
-    sft_loop(config, _ShardEpochs(shard, cfg, rank), RayTrainReporter(faults), device)
+    tracker = Tracker(root.run.tracking if rank == 0 else TrackingConfig(backends=()), config["tracking_root"], "sft",
+                      params={"sft": to_dict(cfg)}, tags={"physar.out": config["out"]})
+    reporter = RayTrainReporter(faults, tracker=tracker, keep_history=rank == 0)
+    with tracker:
+        sft_loop(config, _ShardEpochs(shard, cfg, rank), reporter, device)
 
 
 def code_values(tokenizer_uri: str | None, cfg: Config) -> list[float] | None:
@@ -126,7 +134,8 @@ def run_sft(cfg: Config, data_uri: str, out_uri: str, tokenizer_uri: str | None 
     worker = resources.sft_worker(cfg).bundle()  # GPU and run.train_resource when sft.use_gpu
     trainer = TorchTrainer(
         _worker,
-        train_loop_config={**loop_config(cfg, vocab, values), "out": out_uri},
+        train_loop_config={**loop_config(cfg, vocab, values), "out": out_uri,
+                           "tracking_root": tracking_root(cfg.run.tracking, out_uri)},
         scaling_config=ScalingConfig(num_workers=sft.num_workers, use_gpu=sft.use_gpu,
                                      resources_per_worker=worker),
         run_config=RunConfig(name="sft", storage_path=root, storage_filesystem=fs,
@@ -139,7 +148,11 @@ def run_sft(cfg: Config, data_uri: str, out_uri: str, tokenizer_uri: str | None 
     if result.checkpoint is None:
         raise RuntimeError(f"SFT ended without a checkpoint: {result.error}")
     with tempfile.TemporaryDirectory(prefix="physar-sft-final-") as tmp:
-        model_uri = export_model(result.checkpoint.to_directory(tmp), storage.join(out_uri, MODEL_DIR))
+        folder = result.checkpoint.to_directory(tmp)
+        history = Path(folder) / HISTORY
+        if history.exists():  # rank 0's reports, the whole run's (resumes included): the SFT loss curve
+            storage.write_bytes(storage.join(out_uri, HISTORY), history.read_bytes())
+        model_uri = export_model(folder, storage.join(out_uri, MODEL_DIR))
     summary = {"metrics": result.metrics, "checkpoint": result.checkpoint.path, "model": model_uri}
     storage.write_text(storage.join(out_uri, "sft_summary.json"), json.dumps(summary, indent=2, default=str) + "\n")
     log.info("SFT done at step %s, model in %s", result.metrics.get("sft/step"), model_uri)

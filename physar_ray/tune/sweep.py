@@ -15,6 +15,12 @@ the cluster has. Outputs under ``out``:
 - ``runs/<trial_id>/``: each trial's GRPO outputs (metrics.jsonl, checkpoints/, result.json).
 - ``trials.csv``, ``best.yaml`` (the best trial's resolved config, a preset file), ``sweep.png``,
   ``result.json`` (the summary), ``sweep.json`` (what the sweep was started with).
+
+Tracking (run.tracking): what each trial reports goes to MLflow through Tune's own MLflowLoggerCallback, on
+this driver, one MLflow run per trial (a single writer to a local SQLite store, however many trials run at
+once); Tune writes its TensorBoard events into each trial's folder under ``trials/sweep/`` (TBXLoggerCallback,
+added by Tune itself once tensorboardX is installed). Each trial's GRPO steps go to TensorBoard under
+``<tracking root>/tensorboard/tune/<trial_id>/``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from physar_ray.config import Config, ConfigError, TuneConfig, dump, from_dict, 
 from physar_ray.data.shards import split_files
 from physar_ray.extras import require
 from physar_ray.report import plots
+from physar_ray.tracking import prepared_mlflow_uri, tracking_root
 
 log = logging.getLogger("physar.tune")
 
@@ -182,14 +189,21 @@ def sweep_identity(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: st
 # -- Ray Tune --------------------------------------------------------------------------------------
 
 
+def trial_tracking(cfg: Config, root: str) -> Config:
+    """A trial's tracking: its GRPO steps to TensorBoard under ``root``; not to MLflow, which gets the trial's
+    reports from Tune's callback on the driver (one writer to a local store, not one per concurrent trial)."""
+    backends = [b for b in cfg.run.tracking.backends if b != "mlflow"]
+    return replace(cfg, {"run.tracking.backends": backends, "run.tracking.dir": root})
+
+
 def _trial(params: dict[str, Any], *, tree: dict[str, Any], model_uri: str, tokenizer_uri: str, data_uri: str,
-           runs_uri: str) -> None:
+           runs_uri: str, tracking: str) -> None:
     """One trial (runs in Tune's trial actor): a GRPO run that reports to Tune after every evaluation."""
     from ray import tune
 
     from physar_ray.grpo.controller import run_grpo
 
-    cfg = trial_config(from_dict(tree), params)
+    cfg = trial_tracking(trial_config(from_dict(tree), params), tracking)
     trial_id = tune.get_context().get_trial_id()
 
     def report(m: dict[str, Any]) -> None:
@@ -202,7 +216,8 @@ def _trial(params: dict[str, Any], *, tree: dict[str, Any], model_uri: str, toke
                      "reward": float("nan") if reward is None else float(reward),
                      "ood_untrackable_fraction": m.get("eval/ood_untrackable_fraction", float("nan"))})
 
-    run_grpo(cfg, model_uri, tokenizer_uri, data_uri, storage.join(runs_uri, trial_id), on_eval=report)
+    run_grpo(cfg, model_uri, tokenizer_uri, data_uri, storage.join(runs_uri, trial_id), on_eval=report,
+             track_as=f"tune/{trial_id}")
 
 
 def _param_space(tune_cfg: TuneConfig) -> dict[str, Any]:
@@ -229,6 +244,17 @@ def _scheduler(cfg: Config) -> Any:
 
     return ASHAScheduler(time_attr="step", max_t=max_t(cfg), grace_period=grace_period(cfg),
                          reduction_factor=cfg.tune.reduction_factor)
+
+
+def _callbacks(cfg: Config, root: str) -> list[Any]:
+    """Tune's MLflowLoggerCallback into run.tracking's store (none without mlflow in run.tracking.backends)."""
+    uri = prepared_mlflow_uri(cfg.run.tracking, root, "the tune sweep")
+    if uri is None:
+        return []
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    return [MLflowLoggerCallback(tracking_uri=uri, experiment_name=cfg.run.tracking.experiment, save_artifact=False,
+                                 tags={"physar.stage": "tune", "physar.out": root})]
 
 
 def _histories(result: Any, metric: str) -> list[tuple[int, float]]:
@@ -277,9 +303,10 @@ def run_tune(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out
         storage.write_json(storage.join(out, "sweep.json"), identity)
         storage.write_text(storage.join(out, "config.resolved.yaml"), dump(cfg))
 
+    tracking = tracking_root(cfg.run.tracking, out)
     trainable = tune.with_resources(
         tune.with_parameters(_trial, tree=to_dict(cfg), model_uri=model_uri, tokenizer_uri=tokenizer_uri,
-                             data_uri=data_uri, runs_uri=runs_uri),
+                             data_uri=data_uri, runs_uri=runs_uri, tracking=tracking),
         tune.PlacementGroupFactory(trial_bundles(cfg), strategy="PACK"))
     space = _param_space(cfg.tune)
     if restoring:
@@ -293,7 +320,8 @@ def run_tune(cfg: Config, model_uri: str, tokenizer_uri: str, data_uri: str, out
             tune_config=tune.TuneConfig(metric=t.metric, mode="min", search_alg=searcher,
                                         scheduler=_scheduler(cfg), num_samples=t.num_samples,
                                         max_concurrent_trials=t.max_concurrent_trials or None),
-            run_config=tune.RunConfig(name=EXPERIMENT, storage_path=trials_path, storage_filesystem=fs, verbose=1))
+            run_config=tune.RunConfig(name=EXPERIMENT, storage_path=trials_path, storage_filesystem=fs, verbose=1,
+                                      callbacks=_callbacks(cfg, tracking)))
     grid = tuner.fit()
 
     total = max_t(cfg)

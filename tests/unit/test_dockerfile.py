@@ -26,10 +26,11 @@ def build_args() -> dict[str, str]:
 
 
 def requirements() -> dict[str, Requirement]:
-    """What the image's `pip install .[gpu,vae,lora,optuna]` asks for, by project name."""
+    """What the image's `pip install .[gpu,vae,lora,optuna,tracking]` asks for, by project name."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    reqs = [Requirement(r) for r in project["dependencies"] + sum((extras[e] for e in ("gpu", "vae", "lora", "optuna")), [])]
+    picked = sum((extras[e] for e in ("gpu", "vae", "lora", "optuna", "tracking")), [])
+    reqs = [Requirement(r) for r in project["dependencies"] + picked]
     return {r.name: r for r in reqs}
 
 

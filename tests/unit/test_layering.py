@@ -14,7 +14,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "physar_ray"
 LEVELS = [
-    {"config", "extras", "faults", "layout", "provenance", "records", "resources", "run_log", "storage"},  # leaves
+    {"config", "extras", "faults", "layout", "provenance", "records", "resources", "run_log", "storage",
+     "tracking"},  # leaves
     {"sim", "measure", "tokenizer", "lm", "rl", "optim", "report"},  # core: no Ray at module top
     {"runtime"},  # thin Ray helpers
     {"data", "train", "eval", "grpo", "tune", "plan"},  # stages, one folder each

@@ -12,6 +12,7 @@ from physar_ray.config import load
 from physar_ray.storage import StorageError
 from physar_ray.data.generate import generate
 from physar_ray.tokenizer.ddt import DDTokenizer
+from physar_ray.tracking import local_mlflow_uri
 from physar_ray.train.ddt_job import run_ddt_training
 from physar_ray.train.frames import simulator_frames
 from tests.conftest import PLACED, actors_asking_for
@@ -41,6 +42,11 @@ def test_ray_train_lowers_the_loss_and_writes_a_loadable_tokenizer(ray_local, tm
         before, after = untrained.loss(held_out)[1]["recon_mse"], trained.loss(held_out)[1]["recon_mse"]
     assert after < 0.7 * before, (float(before), float(after))
     assert json.loads((tmp_path / "tokenizer" / "train_summary.json").read_text())["data"] == "simulator"
+    mlflow = pytest.importorskip("mlflow")  # rank 0 tracked every step into the local store beside the outputs
+    client = mlflow.tracking.MlflowClient(tracking_uri=local_mlflow_uri(str(tmp_path / "tokenizer")))
+    (run,) = client.search_runs([client.get_experiment_by_name("physar").experiment_id])
+    assert run.info.run_name == "tokenizer" and run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "ddt/recon_mse")] == list(range(1, 31))
 
 
 def test_frames_from_parquet_on_s3(ray_local, s3_bucket):

@@ -15,6 +15,7 @@ from physar_ray.lm.model import load_pretrained
 from physar_ray.lm.sequence import VideoLayout
 from physar_ray.lm.synthetic import moving_code_videos
 from physar_ray.lm.vocab import VisualVocab, scratch_vocab
+from physar_ray.tracking import local_mlflow_uri
 from physar_ray.train.sft_job import run_sft, sequence_dataset
 from tests.conftest import PLACED, actors_asking_for
 
@@ -59,6 +60,17 @@ def test_two_workers_with_zero2(ray_local, tmp_path):
     assert summary["metrics"]["sft/step"] == 12 and np.isfinite(summary["metrics"]["sft/loss"])
     trainer = json.loads((tmp_path / "run" / "model" / "trainer.json").read_text())
     assert trainer["tokens"] == 12 * 2 * 16 * (1 + 8 * 4)  # steps × workers × batch × sequence length
+    # rank 0's reports (log steps 10 and 12) are the loss curve, in metrics.jsonl and in one MLflow run
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["sft/step"] for r in lines] == [10, 12] and all(np.isfinite(r["sft/loss"]) for r in lines)
+    mlflow = pytest.importorskip("mlflow")
+    client = mlflow.tracking.MlflowClient(tracking_uri=local_mlflow_uri(str(tmp_path / "run")))
+    (run,) = client.search_runs([client.get_experiment_by_name("physar").experiment_id])
+    assert run.info.run_name == "sft" and run.info.status == "FINISHED" and run.data.params["sft.num_workers"] == "2"
+    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "sft/loss")] == \
+        [(r["sft/step"], pytest.approx(r["sft/loss"])) for r in lines]
+    assert {"sft/tokens_per_s", "time/step_s", "system/peak_rss_mb"} <= set(run.data.metrics)
+    assert list((tmp_path / "run" / "tensorboard" / "sft").glob("events.out.tfevents.*"))
 
 
 def test_a_killed_run_resumes_from_its_checkpoint_and_trains_the_same_model_as_an_uninterrupted_one(
@@ -79,6 +91,11 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_trains_the_same_model_as_a
     assert clean["metrics"]["sft/loss"] == summary["metrics"]["sft/loss"]
     resumed, uninterrupted = load_pretrained(summary["model"])[0].state_dict(), load_pretrained(clean["model"])[0].state_dict()
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted), "the resumed run saw other samples"
+    # the loss curve survives the kill: the checkpoint carried the lines before it, none is repeated
+    curves = [[json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+              for name in ("run", "clean")]
+    assert [r["sft/step"] for r in curves[0]] == [r["sft/step"] for r in curves[1]] == [10, 20, 30, 40, 50, 60]
+    assert [r["sft/loss"] for r in curves[0]] == pytest.approx([r["sft/loss"] for r in curves[1]])
 
 
 def test_an_empty_shard_and_a_frames_table_give_clear_errors(ray_local, tmp_path):

@@ -107,6 +107,7 @@ def test_zero3_learner_matches_zero2_and_its_gathered_weights_sync_save_and_resu
     m2, m3 = z2.step(batch), z3.step(batch)
     for key in ("loss", "kl", "policy_loss", "grad_norm", "logprob_gap_max"):
         assert m3[key] == pytest.approx(m2[key], rel=1e-4, abs=1e-7), key
+    assert m3["learner_peak_rss_mb"] > 10  # the rank's peak memory, for tracking
     want, got = z2.state_dict(), z3.state_dict()
     assert got.keys() == want.keys()
     for key in want:

@@ -9,7 +9,7 @@ import pytest
 
 from physar_ray.config import ConfigError, load
 from physar_ray.tune.sweep import (UNTRACKED_V_ERR, best_row, check_sweep, check_trial_fits, csv_text, sweep_plot,
-                                   trial_bundles, trial_config, trial_row)
+                                   trial_bundles, trial_config, trial_row, trial_tracking)
 
 
 def row(trial_id, v, steps=4, status="completed", alpha=4.0):
@@ -96,3 +96,10 @@ def test_sweep_plot_is_a_png():
     png = sweep_plot({"a": [(0, 0.5), (2, 0.25)], "b": [(0, 0.6), (1, UNTRACKED_V_ERR)]},
                      [row("a", 0.25), row("b", None, steps=1, status="stopped")])
     assert png[:4] == b"\x89PNG"
+
+
+def test_a_trial_tracks_its_grpo_steps_to_tensorboard_only_under_the_sweeps_root():
+    # MLflow gets the trials' reports from Tune's callback on the driver: one writer to the local store
+    cfg = trial_tracking(load("tiny"), "/runs/demo")
+    assert cfg.run.tracking.backends == ("tensorboard",) and cfg.run.tracking.dir == "/runs/demo"
+    assert trial_tracking(load("tiny", ["run.tracking.backends=[mlflow]"]), "/r").run.tracking.backends == ()
