@@ -14,7 +14,9 @@ again carries on. Points:
 - ``grpo.rollout``: a GRPO rollout actor (RANK: its slot), as it loads weights version STEP in the sync
   phase (after the learners' update of step STEP − 1, once the weights have reached it);
 - ``grpo.rollout_sync``: a GRPO rollout actor (RANK: its slot) *inside* the gloo/nccl broadcast of weights
-  version STEP: the version has arrived, the weights have not (torch engine).
+  version STEP: the version has arrived, the weights have not (torch engine);
+- ``grpo.rollout_sync_hang``: the same place, but the actor *hangs*: it SIGSTOPs itself, so it stays alive and
+  holds its sockets while answering nothing, as a hung host or a partitioned node would.
 
 What a run detected and how long it took to recover is appended to ``<out>/faults/events.jsonl`` by
 :func:`record` (one JSON object a line: ``fault``, ``detect_s``, ``recover_s``, ``detected_at``, ...).
@@ -36,7 +38,10 @@ from physar_ray import storage
 
 log = logging.getLogger("physar.faults")
 
-POINTS = ("tokenizer.worker", "sft.worker", "grpo.controller", "grpo.rollout", "grpo.rollout_sync")
+POINTS = ("tokenizer.worker", "sft.worker", "grpo.controller", "grpo.rollout", "grpo.rollout_sync",
+          "grpo.rollout_sync_hang")
+HANGS = ("grpo.rollout_sync_hang",)
+"""Points whose fault stops the process (SIGSTOP) instead of killing it."""
 EVENTS = "events.jsonl"
 """Under ``<out>/faults/``: the failures a run detected and recovered from (:func:`record`)."""
 _SPEC = re.compile(r"(?P<point>[a-z_.]+)(?:\[(?P<rank>\d+)\])?@(?P<step>\d+)")
@@ -77,10 +82,11 @@ class FaultInjector:
             if storage.exists(self.marker(fault)):
                 continue
             storage.write_text(self.marker(fault), f"fired at step {step}\n")
-            log.warning("run.faults: %s fires at step %d (SIGKILL of pid %d)", fault, step, os.getpid())
+            sig = signal.SIGSTOP if fault.point in HANGS else signal.SIGKILL
+            log.warning("run.faults: %s fires at step %d (%s of pid %d)", fault, step, sig.name, os.getpid())
             for handler in logging.getLogger().handlers:
                 handler.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), sig)
 
 
 def record(out_uri: str, fault: str, detect_s: float, recover_s: float, **details: Any) -> dict[str, Any]:

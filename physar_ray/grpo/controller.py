@@ -96,7 +96,8 @@ class GRPOController:
                 RolloutWorker, self.grpo.rollout.num_workers, name="rollout actor",
                 args=lambda i: (model_uri, tokenizer_uri, self.layout, self.grpo.rollout, self.grpo.colocate,
                                 FaultInjector(cfg.run.faults, "grpo.rollout", i, out),
-                                FaultInjector(cfg.run.faults, "grpo.rollout_sync", i, out)),
+                                [FaultInjector(cfg.run.faults, point, i, out)
+                                 for point in ("grpo.rollout_sync", "grpo.rollout_sync_hang")]),
                 options=lambda i: self.placement.options("rollout", i))
             self.learner_restarts = self.sync_failures = 0
             self._handle: Any = None
@@ -161,10 +162,11 @@ class GRPOController:
                 + [w.connect_sync.remote(backend, address, port, i + 1, world, spec, timeout)
                    for i, w in enumerate(self.rollouts)])
 
-    def _detected(self, fault: str, since: float, **details: Any) -> None:
-        """A failure is known now (``since``: when the phase it hit began); :meth:`_recovered` writes it down."""
-        now = time.perf_counter()
-        self._recovering.append((fault, now - since, now, details))
+    def _detected(self, fault: str, since: float, at: float | None = None, **details: Any) -> None:
+        """A failure became known ``at`` (perf_counter; None: now), ``since`` the phase it hit began; :meth:`_recovered`
+        writes it down."""
+        at = time.perf_counter() if at is None else at
+        self._recovering.append((fault, at - since, at, details))
 
     def _recovered(self, *phases: str) -> None:
         """The run goes on: the failures detected in ``phases`` go to <out>/faults/events.jsonl."""
@@ -235,28 +237,27 @@ class GRPOController:
             began = time.perf_counter()
             pushes = self.learners.push_weights(version)
             loads = [w.load_weights.remote() for w in self.rollouts]
-            stats, lost, complete = self._await_broadcast(pushes, loads, version)
-            if complete:
+            stats, lost, failed_at = self._await_broadcast(pushes, loads, version)
+            if failed_at is None:
                 self._recovered("sync", "learner")
                 return stats
             self.sync_failures += 1
-            failed = time.perf_counter()
             log.warning("the broadcast of weights version %d failed after %.1fs (rollout actors %s); rebuilding the "
-                        "group", version, failed - began, lost or "alive: a collective timed out")
+                        "group", version, failed_at - began, lost or "alive: a collective timed out")
             for slot, how in lost.items():
                 self._detected(f"rollout actor {slot} {how} in the broadcast of weights version {version}", began,
-                               phase="sync", slot=slot, version=version)
+                               failed_at, phase="sync", slot=slot, version=version)
                 self._replace(slot)
             if not lost:
-                self._detected(f"a timed-out broadcast of weights version {version}", began, phase="sync",
+                self._detected(f"a timed-out broadcast of weights version {version}", began, failed_at, phase="sync",
                                version=version)
             if attempt < MAX_SYNC_RETRIES:
                 self._connect_sync()
         raise RuntimeError(f"the broadcast of weights version {version} failed {MAX_SYNC_RETRIES + 1} times")
 
-    def _await_broadcast(self, pushes: list, loads: list, version: int) -> tuple[Any, dict[int, str], bool]:
+    def _await_broadcast(self, pushes: list, loads: list, version: int) -> tuple[Any, dict[int, str], float | None]:
         """Wait on the learner ranks' pushes and the rollout actors' loads of one broadcast: (rank 0's SyncStats,
-        {slot: "died" | "hung"} of the rollout actors lost, whether every member completed it). Once one
+        {slot: "died" | "hung"} of the rollout actors lost, when the first member failed: None if none did). Once one
         member has failed, each of the others gets grpo.sync.member_timeout_s (its collective times out by then)
         plus RESULT_GRACE_S; a rollout actor still busy after that is "hung", a learner rank a LearnerFailure."""
         slot_of = {ref: slot for slot, ref in enumerate(loads)}
@@ -291,7 +292,7 @@ class GRPOController:
                 raise LearnerFailure(f"learner rank 0 did not finish broadcasting weights version {version} within "
                                      f"grpo.sync.member_timeout_s={self.grpo.sync.member_timeout_s:g} of a member's failure")
             lost[slot_of[ref]] = "hung"
-        return stats, lost, failed_at is None
+        return stats, lost, failed_at
 
     # -- phases ----------------------------------------------------------------------------
 
@@ -371,8 +372,12 @@ class GRPOController:
         reward_job = self.rewards.submit(videos)  # phase reward (async rollouts: next step generates meanwhile)
         if self.grpo.async_rollouts and step + 1 < self.grpo.max_steps:
             self._pending = self._launch_step(step + 1)
+        failures = len(self.rewards.failures)
         scores = self.rewards.gather(reward_job)
         t_reward = time.perf_counter()
+        for failure in self.rewards.failures[failures:]:
+            faults.record(self.out, f"reward actor {failure['slot']} died in the reward phase", failure["detect_s"],
+                          failure["recover_s"], step=step, phase="reward", slot=failure["slot"])
 
         rewards = torch.tensor([s.reward for s in scores], dtype=torch.float64)  # phase learn
         advantages = group_advantages(rewards, g, self.grpo.scale_by_std)

@@ -12,7 +12,7 @@ the reward actors through the object store and never through the driver.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -74,10 +74,11 @@ class RolloutWorker:
 
     def __init__(self, model_uri: str, tokenizer_uri: str, layout: VideoLayout, cfg: RolloutConfig,
                  colocated: bool = False, faults: FaultInjector | None = None,
-                 sync_faults: FaultInjector | None = None) -> None:
+                 sync_faults: Sequence[FaultInjector] = ()) -> None:
         """``colocated``: the actor shares its device with a learner rank (grpo.colocate) and sleeps during updates;
         ``faults``: run.faults at the point grpo.rollout for this actor's slot; ``sync_faults``: at the point
-        grpo.rollout_sync (inside a gloo/nccl broadcast, once the version has arrived: torch engine only)."""
+        grpo.rollout_sync and grpo.rollout_sync_hang (inside a gloo/nccl broadcast, once the version has arrived:
+        torch engine only)."""
         torch.set_num_threads(max(1, int(cfg.num_cpus_per_worker)))  # more threads than reserved CPUs thrash
         use_gpu = cfg.num_gpus_per_worker > 0 and torch.cuda.is_available()
         self.device = torch.device("cuda" if use_gpu else "cpu")
@@ -116,8 +117,7 @@ class RolloutWorker:
     def load_weights(self, sync: WeightSync | None = None) -> int:
         """Pull the latest weights from ``sync`` (object store), or receive them from this worker's broadcast group."""
         if sync is not None:
-            on_version = self.sync_faults.reached if self.sync_faults is not None else None
-            state, version = sync.pull(on_version) if isinstance(sync, CollectiveSync) else sync.pull()
+            state, version = sync.pull(self._in_broadcast) if isinstance(sync, CollectiveSync) else sync.pull()
             if self.faults is not None:
                 self.faults.reached(version)
             self.engine.load_weights(state, version)
@@ -125,6 +125,10 @@ class RolloutWorker:
         if self._receive is None:
             raise RuntimeError("load_weights needs a WeightSync, or connect_sync() first for a broadcast backend")
         return self._receive()
+
+    def _in_broadcast(self, version: int) -> None:
+        for faults in self.sync_faults:
+            faults.reached(version)
 
     def connect_sync(self, backend: str, address: str, port: int, rank: int, world_size: int, spec: Spec,
                      timeout_s: float = SYNC_TIMEOUT.total_seconds()) -> None:

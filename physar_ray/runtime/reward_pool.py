@@ -9,6 +9,7 @@ GRPO scores its rollouts here and `physar eval score` its datasets.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,9 @@ class RewardPool:
         self.cfg, self.cond_frames, self.max_retries = cfg, cond_frames, max_retries
         self.actors = ActorGroup(RewardWorker, num_actors or cfg.num_actors, lambda slot: (cfg, cond_frames),
                                  placement, name="reward actor", num_cpus=cfg.num_cpus_per_actor)
+        self.failures: list[dict[str, float]] = []
+        """One per actor replaced: its slot, seconds from the start of ``finish`` to the failure being known
+        (``detect_s``), and from then until every call of that ``finish`` had its result (``recover_s``)."""
 
     @property
     def restarts(self) -> int:
@@ -110,6 +114,7 @@ class RewardPool:
         """
         results: list[Any] = [None] * len(pending.calls)
         tries = [0] * len(pending.calls)
+        began, detected = time.perf_counter(), []
         bar = tqdm(total=len(pending.calls), desc=progress, disable=progress is None, unit="call")
         while pending.refs:
             (ref,), _ = ray.wait(list(pending.refs), num_returns=1)
@@ -122,10 +127,13 @@ class RewardPool:
                 if tries[i] > self.max_retries:
                     raise RuntimeError(f"reward call {i} ({pending.method}) lost its actor {tries[i]} times: {exc}") from exc
                 if self.actors[slot] is actor:  # the first of the dead actor's calls to fail replaces it
+                    detected.append((slot, time.perf_counter()))
                     self.actors.replace(slot)
                 pending.queue.appendleft(i)
             self._send_next(pending, slot)
         bar.close()
+        done = time.perf_counter()
+        self.failures.extend({"slot": slot, "detect_s": at - began, "recover_s": done - at} for slot, at in detected)
         return results
 
     def _send_next(self, pending: Pending, slot: int) -> None:

@@ -10,7 +10,7 @@ import torch
 
 from physar_ray import faults, storage
 from physar_ray.config import replace
-from physar_ray.grpo.controller import GRPOController, run_grpo
+from physar_ray.grpo.controller import RESULT_GRACE_S, GRPOController, run_grpo
 from tests.conftest import PLACED, actors_asking_for
 from tests.unit.grpo.grpo_helpers import build_world, tiny_config
 
@@ -148,3 +148,28 @@ def test_a_rollout_actor_that_dies_inside_the_gloo_broadcast_fails_the_sync_with
     assert event["recover_s"] < 6 * bound, event
     print(f"broadcast fault: detected in {event['detect_s']:.2f}s, recovered in {event['recover_s']:.2f}s "
           f"(grpo.sync.member_timeout_s={bound:g}), sync took {steps[1]['time/sync_s']:.2f}s")
+
+
+def test_a_rollout_actor_that_hangs_inside_the_gloo_broadcast_is_given_up_on_after_the_bound_and_replaced(
+        ray_local, world):
+    cfg, model_dir, tok_dir, data, root = world
+    out = root / "run-broadcast-hang"
+    bound = 5.0
+    # rollout actor 0 stops (SIGSTOP) inside the broadcast of version 1: alive, its sockets open, answering nothing
+    cfg = replace(tiny_config("data.splits=[rl,eval_ood]", "grpo.sync.backend=gloo", "grpo.rollout.num_workers=2"),
+                  {"run.faults": ["grpo.rollout_sync_hang[0]@1"], "grpo.sync.member_timeout_s": bound})
+    ctl = GRPOController(cfg, model_dir, tok_dir, data, str(out))
+    try:
+        steps = [ctl.run_step() for _ in range(2)]
+    finally:
+        ctl.shutdown()
+    assert [s["grpo/weights_version"] for s in steps] == [0, 1]
+    assert [s["grpo/rollout_restarts"] for s in steps] == [1, 1] and steps[0]["grpo/sync_failures"] == 1
+    (event,) = faults.events(str(out))
+    assert event["slot"] == 0 and event["version"] == 1 and "hung" in event["fault"], event
+    # a hung member is known when the learner's collective times out: the bound, not 10 minutes; it is given up on
+    # (and killed) when it has not answered within the bound (+ RESULT_GRACE_S) after that
+    assert bound <= event["detect_s"] < bound + 5, event
+    assert event["recover_s"] < bound + RESULT_GRACE_S + 60, event
+    print(f"hung broadcast member: detected in {event['detect_s']:.2f}s, recovered in {event['recover_s']:.2f}s "
+          f"(grpo.sync.member_timeout_s={bound:g})")
