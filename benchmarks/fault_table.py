@@ -10,8 +10,8 @@ knew, recover = from then until the run went on (the replacement holds the curre
 re-ran). The GRPO driver row kills the driver process right after its checkpoint of step 2
 (``grpo.controller@2``) and reruns it: recover = the rerun's seconds until it had resumed (learners loaded
 from the checkpoint, weights synced), detect = none (the operator reruns).
-SFT and tokenizer rows kill a Ray Train worker (``sft.worker@20``, ``tokenizer.worker@20``; checkpoints
-every 10 steps, 30 steps): Ray Train detects and restarts the group itself, so their recover = the
+SFT and tokenizer rows kill a Ray Train worker (``sft.worker@20`` of 30 steps, ``tokenizer.worker@30`` of 40;
+checkpoints every 10 steps): Ray Train detects and restarts the group itself, so their recover = the
 faulted run's wall seconds minus a clean run's (detection, restart, the redone steps together).
 Items lost: videos never scored and steps redone (GRPO), steps redone from the checkpoint (Ray Train).
 
@@ -138,14 +138,15 @@ def driver_child(out: str, model_dir: str, tok_dir: str, data: str) -> None:
     run_grpo(cfg, model_dir, tok_dir, data, out)
 
 
-def ray_train_row(run: Callable[[list[str], Path], dict], fault: str, out: Path, fired: int) -> Row:
+def ray_train_row(run: Callable[[list[str], Path], dict], fault: str, out: Path, fired: int, steps: int = 30) -> Row:
     start = time.perf_counter()
     faulted = run([f"run.faults=[{fault}]"], out / "faulted")
     faulted_s = time.perf_counter() - start
     start = time.perf_counter()
     run([], out / "clean")
     clean_s = time.perf_counter() - start
-    return {"completed": faulted["step"] == 30 and bool(faulted["resumed"]), "detect_s": [],
+    marker = out / "faulted" / "faults" / f"{faults.parse(fault)}.fired"
+    return {"completed": faulted["step"] == steps and faulted["resumed"] is not None and marker.exists(), "detect_s": [],
             "recover_s": [faulted_s - clean_s],
             "lost": f"{fired - faulted['resumed']} steps redone (resumed at step {faulted['resumed']})"}
 
@@ -171,11 +172,11 @@ def tokenizer_worker(_world, out: Path) -> Row:
     from tests.integration.train.test_ddt_job import SMALL
 
     def run(extra: list[str], where: Path) -> dict:
-        cfg = load(None, [*SMALL, "tokenizer.max_steps=30", "tokenizer.checkpoint_every=10",
+        cfg = load(None, [*SMALL, "tokenizer.max_steps=40", "tokenizer.checkpoint_every=10",
                           "tokenizer.max_failures=1", *extra])
         summary = run_ddt_training(cfg, str(where))
         return {"step": summary["step"], "resumed": summary["metrics"].get("ddt/resumed_from")}
-    return ray_train_row(run, "tokenizer.worker@20", out, 20)
+    return ray_train_row(run, "tokenizer.worker@30", out, 30, steps=40)
 
 
 ROWS: dict[str, tuple[str, Callable[[Any, Path], Row]]] = {
@@ -188,7 +189,7 @@ ROWS: dict[str, tuple[str, Callable[[Any, Path], Row]]] = {
     "learner": ("learner rank 1 killed (ray.kill)", learner_rank),
     "driver": ("GRPO driver killed after a checkpoint, rerun (grpo.controller@2)", grpo_driver),
     "sft": ("SFT worker killed (sft.worker@20)", sft_worker),
-    "tokenizer": ("tokenizer worker killed (tokenizer.worker@20)", tokenizer_worker),
+    "tokenizer": ("tokenizer worker killed (tokenizer.worker@30)", tokenizer_worker),
 }
 GROUPS = {"grpo": [k for k in ROWS if k not in ("sft", "tokenizer")], "train": ["sft", "tokenizer"], "all": list(ROWS)}
 
