@@ -4,7 +4,7 @@
 
     <run>/config.resolved.yaml  lineage.json  summary.json  report.md  run.log (the driver's log)
     <run>/data/                 videos (`physar data generate`)
-    <run>/samples/              <scenario>.png sample sheets, gifs/
+    <run>/samples/              <scenario>.png sample sheets, gifs/; generated/: the policies' videos beside the truth
     <run>/tokenizer/            the DDT tokenizer (model.safetensors, tokenizer.json)
     <run>/tokens/               token videos;  <run>/recon/: tokens decoded back to videos
     <run>/sft/model/            the SFT policy (HF format)
@@ -30,6 +30,8 @@ REPORT = "report.md"
 LOG = "run.log"
 DATA = "data"
 SAMPLES = "samples"
+GENERATED_SAMPLES = "samples/generated"
+"""Sheets (<scenario>.png) and GIFs (gifs/) of the videos the policies generated, beside the ground truth."""
 TOKENIZER = "tokenizer"
 TOKENIZER_WEIGHTS = "tokenizer/model.safetensors"
 TOKENS = "tokens"
@@ -49,6 +51,8 @@ FLOOR = "floor"
 METRICS = "metrics.json"
 PER_VIDEO = "per_video.parquet"
 VERR_PLOT = "verr_by_ood_level.png"
+EVAL_VIDEOS = "videos"
+"""A policy evaluation's decoded videos (VIDEO_SCHEMA, the condition's ground-truth states with them)."""
 DECODING = "decoding.json"
 """How an evaluation folder's videos were sampled (written by `physar eval model`; report.md names it)."""
 ROLLOUT_SAMPLING = "rollout_sampling"
@@ -67,6 +71,10 @@ def evaluation(name: str, *parts: str) -> str:
 
 def samples_sheet(scenario: str) -> str:
     return f"{SAMPLES}/{scenario}.png"
+
+
+def generated_sheet(scenario: str) -> str:
+    return f"{GENERATED_SAMPLES}/{scenario}.png"
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,22 @@ def run_pipeline(cfg: Config, out: str, start_from: str | None = None) -> dict[s
         run_log.close()
 
 
+def _generated_samples(run: RunLayout, ran: list[str]) -> None:
+    """Sheets and GIFs of the policies' generated videos beside the ground truth (redone when a policy's
+    evaluation ran, or when they are missing)."""
+    from physar_ray.report.samples import show_generated
+
+    sources = {"ground truth": run.path(layout.DATA)}
+    for model in (layout.SFT, layout.GRPO):
+        videos = run.evaluation(model, layout.EVAL_VIDEOS)
+        if storage.exists(videos):
+            sources[model] = videos
+    out = run.path(layout.GENERATED_SAMPLES)
+    if len(sources) > 1 and ({"eval_sft", "eval_grpo"} & set(ran) or not storage.exists(out)):
+        storage.remove(out)
+        show_generated(sources, out)
+
+
 def _run_stages(cfg: Config, run: RunLayout, start_from: str | None, run_log: RunLog) -> dict[str, Any]:
     storage.write_text(run.path(layout.CONFIG), dump(cfg))
     hashes, lineage = stage_hashes(cfg), read_lineage(run.root)
@@ -229,6 +245,7 @@ def _run_stages(cfg: Config, run: RunLayout, start_from: str | None, run_log: Ru
         ran.append(stage.name)
         log.info("stage %s: done in %.1f s", stage.name, lineage[stage.name]["wall_s"])
         run_log.flush()
+    _generated_samples(run, ran)
     took = {name: entry["wall_s"] for name, entry in lineage.items() if "wall_s" in entry}
     summary = build_summary(cfg.run.preset, cfg.hash(), {**took, "total": round(sum(took.values()), 2)}, run.root)
     summary["this_run"] = {"stages": ran, "wall_s": round(time.perf_counter() - start, 2)}

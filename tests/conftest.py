@@ -90,9 +90,11 @@ def ray_local(s3_endpoint):
     run.train_resource / run.infer_resource set can be placed here and their requests checked."""
     import ray
 
+    from physar_ray.runtime.cluster import start_local
+
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    # address="local": a fresh instance even when `ray start` left a cluster running on this host
-    ray.init(address="local", num_cpus=2, resources=FAKE_NODE_RESOURCES, include_dashboard=False, log_to_driver=False)
+    # a fresh instance even when `ray start` left a cluster running on this host, whose workers know its address
+    start_local({}, num_cpus=2, resources=FAKE_NODE_RESOURCES, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 

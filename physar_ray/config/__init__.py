@@ -20,17 +20,17 @@ from physar_ray.config.models import (CODE_EMBEDDINGS, ENGINES, LATENTS, LM_ARCH
                                       GenerateConfig, SamplingConfig, SFTConfig, TokenizerConfig, VAEConfig)
 from physar_ray.config.optim import PRECISIONS, SFT_BACKENDS, ZERO_STAGES, OptimConfig
 from physar_ray.config.reference import reference_markdown
-from physar_ray.config.rl import (KL_ESTIMATORS, REFERENCE_PLACEMENTS, SYNC_BACKENDS, TUNE_METRICS, TUNE_SEARCHES,
-                                  GRPOConfig, KLConfig, LearnerConfig, RolloutConfig, SyncConfig, TuneConfig)
+from physar_ray.config.rl import (DPO_PAIRS, KL_ESTIMATORS, OBJECTIVES, REFERENCE_PLACEMENTS, SYNC_BACKENDS,
+                                  TUNE_METRICS, TUNE_SEARCHES, DPOConfig, GRPOConfig, KLConfig, LearnerConfig, RolloutConfig, SyncConfig, TuneConfig)
 from physar_ray.config.run import MeasureConfig, RunConfig, StorageConfig
 from physar_ray.config.tree import Config
 
 __all__ = [
-    "CODE_EMBEDDINGS", "DEFAULT_PRESET", "ENGINES", "KL_ESTIMATORS", "LATENTS", "LM_ARCHS", "LR_SCHEDULES",
-    "MIN_RESOLUTION", "PRECISIONS", "PREFIX_SCHEDULES", "PRESET_DIR", "REFERENCE_PLACEMENTS", "SCENARIOS",
+    "CODE_EMBEDDINGS", "DEFAULT_PRESET", "DPO_PAIRS", "ENGINES", "KL_ESTIMATORS", "LATENTS", "LM_ARCHS", "LR_SCHEDULES",
+    "MIN_RESOLUTION", "OBJECTIVES", "PRECISIONS", "PREFIX_SCHEDULES", "PRESET_DIR", "REFERENCE_PLACEMENTS", "SCENARIOS",
     "SFT_BACKENDS", "SPLITS", "SYNC_BACKENDS", "TOKENIZER_DECODERS", "TOKENIZER_FAMILIES", "TOKENIZER_SIZES",
     "TUNE_METRICS", "TUNE_SEARCHES", "T_SAMPLINGS", "ZERO_STAGES",
-    "Config", "ConfigError", "DataConfig", "GRPOConfig", "GenerateConfig", "KLConfig", "LearnerConfig",
+    "Config", "ConfigError", "DPOConfig", "DataConfig", "GRPOConfig", "GenerateConfig", "KLConfig", "LearnerConfig",
     "MeasureConfig", "OptimConfig", "ParamRanges", "RolloutConfig", "RunConfig", "SFTConfig", "SamplingConfig",
     "SplitCounts", "SplitRanges", "StorageConfig", "SyncConfig", "TokenizerConfig", "TuneConfig", "VAEConfig",
     "add_config_args", "config_from", "dump", "from_dict", "load", "parse_override", "preset_names", "read_preset",

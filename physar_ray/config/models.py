@@ -82,7 +82,7 @@ class TokenizerConfig:
     seed: int = 0
     """Seed of initialisation, t and noise sampling."""
     encode_actors: int = 1
-    """Actors holding the tokenizer in the encode/reconstruct Ray Data jobs."""
+    """Actors holding the tokenizer in the encode/reconstruct pools (at most one per input file)."""
     encode_batch_size: int = 16
     """Videos per encode/reconstruct batch handed to one actor."""
     num_cpus_per_actor: float = 0.5

@@ -12,6 +12,8 @@ from physar_ray.config.optim import OptimConfig
 KL_ESTIMATORS = ("k1", "k2", "k3")
 SYNC_BACKENDS = ("object_store", "nccl", "gloo")
 REFERENCE_PLACEMENTS = ("same", "cpu")
+OBJECTIVES = ("grpo", "dpo")
+DPO_PAIRS = ("best_worst", "all")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class RolloutConfig:
                               "samples has no advantage; use a temperature > 0 (paper: 1.0)")
         if self.group_size < 2:
             raise ConfigError(f"grpo.rollout.group_size={self.group_size} must be >= 2: GRPO needs two samples "
-                              "per prompt to form an advantage")
+                              "per prompt to form an advantage, DPO (grpo.objective=dpo) to form a preference pair")
         at_least(self, "grpo.rollout", num_workers=1)
         within(self, "grpo.rollout", num_cpus_per_worker="(0, 64]", num_gpus_per_worker="[0, 8]",
                gpu_memory_utilization="(0, 1]")
@@ -87,7 +89,8 @@ class LearnerConfig(OptimConfig):
     updates_per_batch: int = 1
     """μ: optimizer steps on each rollout batch; 1 keeps the update on-policy (ratio 1, no clipping)."""
     micro_batch_size: int = 4
-    """Sequences per forward/backward pass on one rank; gradients accumulate over a rank's share."""
+    """Sequences per forward/backward pass on one rank (with grpo.objective=dpo: pairs, two sequences each);
+    gradients accumulate over a rank's share."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -115,6 +118,29 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class DPOConfig:
+    """DPO from physics feedback (PhysMaster; docs/grpo.md, "DPO from physics feedback"): preference pairs
+    inside each group."""
+
+    beta: float = 0.1
+    """β of DPO: −log σ(β·[(log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))]), sequence
+    log-probs; larger keeps the policy nearer π_ref (grpo.kl.* is not used with DPO)."""
+    pairs: str = "best_worst"
+    """Pairs per group: best_worst (the best video vs the worst) or all (every pair of the group's videos)."""
+    margin: float = 0.0
+    """A pair is kept only when its reward difference exceeds this; the rest (ties included) are dropped and
+    counted in grpo/dpo_ties_dropped."""
+
+    def __post_init__(self) -> None:
+        one_of(self, "grpo.dpo", pairs=DPO_PAIRS)
+        if not 0 < self.beta <= 100:
+            raise ConfigError(f"grpo.dpo.beta={self.beta} must be in (0, 100]: β scales the implicit reward, and at 0 "
+                              "the loss is constant (DPO and PhysMaster: 0.1)")
+        if not self.margin >= 0:
+            raise ConfigError(f"grpo.dpo.margin={self.margin} must be >= 0 (0 drops only exact ties)")
+
+
+@dataclass(frozen=True)
 class GRPOConfig:
     """Reinforcement learning with physics rewards (docs/method.md §6); reward α/k live in ``measure``."""
 
@@ -126,6 +152,11 @@ class GRPOConfig:
     """Learner actors and optimizer."""
     sync: SyncConfig = SyncConfig()
     """Learner → rollout weight transfer."""
+    objective: str = "grpo"
+    """The learner's update: grpo (group-relative advantages, clipped ratio, KL to π_ref) or dpo (preference
+    pairs of each group ranked by reward, PhysMaster's DPO; its keys are grpo.dpo.*)."""
+    dpo: DPOConfig = DPOConfig()
+    """DPO's β and pair selection, used with grpo.objective=dpo."""
     batch_size: int = 28
     """Videos per step (paper: 28); prompts per step = batch_size / grpo.rollout.group_size."""
     max_steps: int = 1600
@@ -158,13 +189,15 @@ class GRPOConfig:
         if self.batch_size % g:
             raise ConfigError(f"grpo.batch_size={self.batch_size} must be divisible by grpo.rollout.group_size={g}: "
                               "every prompt gets a whole group of samples")
-        share = self.batch_size // self.learner.num_workers
-        if self.batch_size % self.learner.num_workers:
-            raise ConfigError(f"grpo.batch_size={self.batch_size} must be divisible by grpo.learner.num_workers="
-                              f"{self.learner.num_workers}: every learner rank takes an equal share")
-        if share % self.learner.micro_batch_size:
-            raise ConfigError(f"grpo.learner.micro_batch_size={self.learner.micro_batch_size} must divide each rank's "
-                              f"share of the batch, grpo.batch_size / grpo.learner.num_workers = {share}")
+        one_of(self, "grpo", objective=OBJECTIVES)
+        if self.objective == "grpo":  # with DPO the learners split pair slots, padded to fit (dpo_pairs_per_step)
+            share = self.batch_size // self.learner.num_workers
+            if self.batch_size % self.learner.num_workers:
+                raise ConfigError(f"grpo.batch_size={self.batch_size} must be divisible by grpo.learner.num_workers="
+                                  f"{self.learner.num_workers}: every learner rank takes an equal share")
+            if share % self.learner.micro_batch_size:
+                raise ConfigError(f"grpo.learner.micro_batch_size={self.learner.micro_batch_size} must divide each "
+                                  f"rank's share of the batch, grpo.batch_size / grpo.learner.num_workers = {share}")
         if self.prompts_per_step % self.rollout.num_workers:
             raise ConfigError(f"grpo.rollout.num_workers={self.rollout.num_workers} must divide the prompts per step "
                               f"(grpo.batch_size / group_size = {self.prompts_per_step})")
@@ -188,6 +221,20 @@ class GRPOConfig:
                                   "grpo.rollout.num_gpus_per_worker > 0, or neither")
 
     @property
+    def pairs_per_group(self) -> int:
+        """DPO pair slots per group: 1 (best_worst) or g(g − 1)/2 (all)."""
+        g = self.rollout.group_size
+        return 1 if self.dpo.pairs == "best_worst" else g * (g - 1) // 2
+
+    @property
+    def dpo_pairs_per_step(self) -> int:
+        """DPO pair slots of a step: prompts_per_step × pairs_per_group, rounded up to a multiple of
+        learner.num_workers × learner.micro_batch_size. The count is fixed so that the backends' micro-batches per
+        optimizer step are; dropped pairs and the padding fill their slots with weight 0."""
+        per_pass = self.learner.num_workers * self.learner.micro_batch_size
+        return -(-self.prompts_per_step * self.pairs_per_group // per_pass) * per_pass
+
+    @property
     def prompts_per_step(self) -> int:
         """Conditions sampled per step: batch_size / g."""
         return self.batch_size // self.rollout.group_size
@@ -200,8 +247,10 @@ class GRPOConfig:
     @property
     def grad_accum(self) -> int:
         """Micro-batches a learner rank accumulates into one optimizer step: its share of the batch
-        (batch_size / learner.num_workers) in micro-batches of learner.micro_batch_size."""
-        return self.batch_size // self.learner.num_workers // self.learner.micro_batch_size
+        (batch_size / learner.num_workers) in micro-batches of learner.micro_batch_size; with DPO its share of
+        the pair slots (dpo_pairs_per_step / learner.num_workers) in micro-batches of that many pairs."""
+        rows = self.dpo_pairs_per_step if self.objective == "dpo" else self.batch_size
+        return rows // self.learner.num_workers // self.learner.micro_batch_size
 
 
 TUNE_SEARCHES = ("grid", "random", "optuna")

@@ -69,6 +69,10 @@ class RunConfig:
     """Ray cluster to join; empty starts a local instance (or joins RAY_ADDRESS if set)."""
     num_cpus: int = 0
     """CPUs for a local Ray instance; 0 lets Ray detect them."""
+    dashboard: bool = True
+    """A local Ray instance serves its dashboard (http://127.0.0.1:8265, or the next free port; the log names it).
+    Ray Train's state queries need it: without it every training stage logs "Failed to query Ray Train
+    Controller actor state" about once a second. A joined cluster keeps its own dashboard."""
     tune: bool = False
     """`physar run` ends with the `tune` stage: a sweep (the tune branch) of GRPO runs from the SFT model."""
     train_resource: str = ""

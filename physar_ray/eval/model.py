@@ -27,7 +27,7 @@ from physar_ray.data.holdout import rl_holdout, video_key
 from physar_ray.data.tokenize import reconstruct
 from physar_ray.eval.generate import generator
 from physar_ray.eval.score import score_dataset
-from physar_ray.layout import DECODING, ROLLOUT_SAMPLING
+from physar_ray.layout import DECODING, EVAL_VIDEOS, ROLLOUT_SAMPLING
 
 log = logging.getLogger("physar.eval")
 
@@ -85,8 +85,8 @@ def evaluate_model(cfg: Config, model_uri: str, tokenizer_uri: str, tokens_uri: 
                                                                       "describe": describe(sampling)})
     results = {}
     for name, folder in folders.items():
-        reconstruct(cfg, storage.join(folder, "generated"), tokenizer_uri, storage.join(folder, "videos"))
-        results[name] = score_dataset(storage.join(folder, "videos"), folder, cfg, baselines=())
+        reconstruct(cfg, storage.join(folder, "generated"), tokenizer_uri, storage.join(folder, EVAL_VIDEOS))
+        results[name] = score_dataset(storage.join(folder, EVAL_VIDEOS), folder, cfg, baselines=())
     return results[""]
 
 

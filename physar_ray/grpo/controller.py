@@ -35,6 +35,7 @@ from tqdm import tqdm
 from physar_ray import faults, storage
 from physar_ray.config import Config, SamplingConfig, dump
 from physar_ray.faults import FaultInjector
+from physar_ray.grpo import dpo
 from physar_ray.grpo.learner import LearnerGroup, get_all
 from physar_ray.grpo.placement import Placement, check_resources
 from physar_ray.grpo.prompts import load_prompts
@@ -380,11 +381,15 @@ class GRPOController:
                           failure["recover_s"], step=step, phase="reward", slot=failure["slot"])
 
         rewards = torch.tensor([s.reward for s in scores], dtype=torch.float64)  # phase learn
-        advantages = group_advantages(rewards, g, self.grpo.scale_by_std)
-        batch = {"prompt_ids": np.concatenate([r.prompt_ids for r in rollouts]),
-                 "ids": np.concatenate([r.ids for r in rollouts]),
-                 "logprobs": np.concatenate([r.logprobs for r in rollouts]),
-                 "advantages": advantages.numpy().astype(np.float32)}
+        rows = {"prompt_ids": np.concatenate([r.prompt_ids for r in rollouts]),
+                "ids": np.concatenate([r.ids for r in rollouts]),
+                "logprobs": np.concatenate([r.logprobs for r in rollouts])}
+        if self.grpo.objective == "dpo":  # preference pairs of each group instead of advantages (grpo/dpo.py)
+            batch, objective_metrics = dpo.dpo_batch(rows, rewards, self.grpo)
+        else:
+            advantages = group_advantages(rewards, g, self.grpo.scale_by_std)
+            batch = {**rows, "advantages": advantages.numpy().astype(np.float32)}
+            objective_metrics = {"grpo/advantage_abs_mean": float(advantages.abs().mean())}
         self._colocated("sleep")  # colocated rollouts give the GPU to the learners during the update
         self._phase_began = time.perf_counter()
         try:
@@ -393,6 +398,8 @@ class GRPOController:
             raise LearnerFailure(f"a learner rank died in step {step}: {exc}") from exc
         finally:
             self._colocated("wake_up")
+        if self.grpo.objective == "dpo":
+            learned = dpo.step_metrics(learned)
         t_learn = time.perf_counter()
 
         self.step += 1
@@ -400,7 +407,7 @@ class GRPOController:
         metrics = {"grpo/step": step, "grpo/weights_version": version, "grpo/staleness": step - version,
                    **score_metrics(scores, "grpo"),
                    "grpo/constant_groups": constant_groups(rewards, g), "grpo/videos_scored": len(scores),
-                   "grpo/advantage_abs_mean": float(advantages.abs().mean()),
+                   **objective_metrics,
                    **{f"grpo/{k}": v for k, v in learned.items() if k != "learn_s"},
                    "time/rollout_s": t_rollout - t0,
                    "time/generate_s": max(r.generate_s for r in rollouts),

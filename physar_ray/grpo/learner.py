@@ -37,7 +37,8 @@ from physar_ray.grpo.weight_sync import (SYNC_TIMEOUT, CollectiveSync, ObjectSto
                                          weight_spec)
 from physar_ray.lm.sampling import chosen_logprobs, filtered_logits, visual_logits
 from physar_ray.lm.vocab import VisualVocab
-from physar_ray.rl.losses import grpo_loss
+from physar_ray.rl.kl import kl_penalty
+from physar_ray.rl.losses import dpo_loss, grpo_loss
 from physar_ray.runtime.actor_group import ActorGroup
 
 REF_LOGP_FLOOR = -30.0
@@ -48,6 +49,8 @@ COLLECTIVE_TIMEOUT = timedelta(minutes=5)
 """How long a rank waits in a collective for a peer (a dead peer fails the step after this at most)."""
 LOSS_METRICS = ("loss", "policy_loss", "kl", "clip_fraction", "entropy", "masked_fraction")
 """Per-micro-batch diagnostics of PolicyLoss, averaged over a step."""
+DPO_LOSS_METRICS = ("loss", "kl", "entropy", "masked_fraction")
+"""Per-micro-batch diagnostics of DPOLoss, averaged over a step."""
 
 
 def sequence_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, num_new: int, vocab: VisualVocab,
@@ -119,6 +122,48 @@ class PolicyLoss(torch.nn.Module):
         return LossOutput(out.total)
 
 
+def sequence_sums(logp: torch.Tensor, ref_logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-token log-probs [N, G] of the policy and the reference → (Σ_t log π [N], Σ_t log π_ref [N],
+    mask [N, G]: the tokens inside the policy's support).
+
+    A token outside a support (−inf: pushed out of the top-k / top-p nucleus, or a top-p tie) counts at
+    REF_LOGP_FLOOR, without a gradient. Dropping it from the sum instead would *raise* the sequence's
+    log-prob: a rejected video whose tokens DPO pushes out of the nucleus would look more likely (seen on the
+    tiny model: 40% of a rejected video's tokens left the support after one step at lr 1e-3).
+    """
+    mask = torch.isfinite(logp.detach())
+    return (logp.masked_fill(~mask, REF_LOGP_FLOOR).sum(-1), ref_logp.clamp(min=REF_LOGP_FLOOR).sum(-1), mask)
+
+
+class DPOLoss(torch.nn.Module):
+    """grpo.objective=dpo: the HF policy whose forward returns the DPO loss of a micro-batch of preference pairs
+    (``rl.losses.dpo_loss`` on sequence log-probs, the sampler's support), as the step backends expect.
+
+    Chosen and rejected sequences go through the policy as one batch. ``self.last`` holds the micro-batch's
+    diagnostics; ``kl`` is the k3 KL(π_θ ‖ π_ref) per token for the logs only (DPO's β is its regulariser).
+    """
+
+    def __init__(self, policy: torch.nn.Module, vocab: VisualVocab, sampling: SamplingConfig, cfg: GRPOConfig) -> None:
+        super().__init__()
+        self.policy, self.vocab, self.sampling, self.cfg = policy, vocab, sampling, cfg
+        self.last: dict[str, float] = {}
+
+    def forward(self, chosen_ids: torch.Tensor, rejected_ids: torch.Tensor, ref_chosen: torch.Tensor,
+                ref_rejected: torch.Tensor, weights: torch.Tensor) -> LossOutput:
+        num_new, n = ref_chosen.shape[1], chosen_ids.shape[0]
+        logp, logits = sequence_logprobs(self.policy, torch.cat([chosen_ids, rejected_ids]), num_new, self.vocab,
+                                         self.sampling)
+        ref_logp = torch.cat([ref_chosen, ref_rejected])
+        sums, ref_sums, mask = sequence_sums(logp, ref_logp)
+        out = dpo_loss(sums[:n], sums[n:], ref_sums[:n], ref_sums[n:], self.cfg.dpo.beta, weights)
+        kl = kl_penalty(logp.detach().masked_fill(~mask, 0.0),
+                        ref_logp.clamp(min=REF_LOGP_FLOOR).masked_fill(~mask, 0.0), "k3")
+        self.last = {"loss": float(out.total.detach()), "kl": float(kl[mask].mean()) if mask.any() else 0.0,
+                     "entropy": float(sampling_entropy(logits, self.sampling)),
+                     "masked_fraction": 1.0 - float(mask.float().mean())}
+        return LossOutput(out.total)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("", 0))
@@ -170,7 +215,8 @@ class LearnerWorker:
         self.reference = self._reference(policy)
         if learner.gradient_checkpointing:
             enable_gradient_checkpointing(policy)
-        self.module = PolicyLoss(policy.train(), self.vocab, self.cfg.rollout.sampling, self.cfg)
+        loss = DPOLoss if self.cfg.objective == "dpo" else PolicyLoss
+        self.module = loss(policy.train(), self.vocab, self.cfg.rollout.sampling, self.cfg)
         optimizer, scheduler = adamw(self.module, learner, self.cfg.optimizer_steps)
         shape = StepShape(learner.micro_batch_size, self.cfg.grad_accum, self.world_size)
         self.backend = BACKENDS[learner.backend](self.module, optimizer, scheduler, learner, shape,
@@ -184,10 +230,11 @@ class LearnerWorker:
 
     def _reference(self, policy: torch.nn.Module) -> torch.nn.Module | None:
         """π_ref, a frozen copy of the initial policy: on the learner's device (partitioned like the policy
-        under ZeRO-3), or whole on CPU (grpo.learner.reference=cpu); None when β = 0 (no KL term)."""
+        under ZeRO-3), or whole on CPU (grpo.learner.reference=cpu); None for GRPO with β = 0 (no KL term).
+        DPO always needs it: its implicit reward is β·log(π/π_ref)."""
         from physar_ray.optim.deepspeed import partitioned_model
 
-        if self.cfg.kl.beta == 0:
+        if self.cfg.kl.beta == 0 and self.cfg.objective != "dpo":
             return None
         reference = copy.deepcopy(policy).eval().requires_grad_(False)
         if self.cfg.learner.reference == "cpu":
@@ -211,7 +258,10 @@ class LearnerWorker:
         return torch.cat(parts).to(self.device)
 
     def step(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
-        """One GRPO update on this rank's share: prompt_ids [n, P], ids [n, G], logprobs [n, G], advantages [n]."""
+        """One GRPO update on this rank's share: prompt_ids [n, P], ids [n, G], logprobs [n, G], advantages [n]
+        (with grpo.objective=dpo, pairs: :meth:`dpo_step`)."""
+        if self.cfg.objective == "dpo":
+            return self.dpo_step(batch)
         start = time.perf_counter()
         ids = torch.as_tensor(np.concatenate([batch["prompt_ids"], batch["ids"]], axis=1), dtype=torch.long)
         num_new = batch["ids"].shape[1]
@@ -237,6 +287,47 @@ class LearnerWorker:
         return {**{k: v / micro for k, v in sums.items()}, "ratio_min": ratio_min, "ratio_max": ratio_max,
                 "grad_norm": self.backend.grad_norm(), "lr": self.backend.lr(), **drift,
                 "learn_s": time.perf_counter() - start}
+
+    def dpo_step(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
+        """One DPO update on this rank's pair slots (``grpo/dpo.py``): prompt_ids [n, P], chosen_ids and rejected_ids
+        [n, G], their sampler log-probs chosen_logprobs / rejected_logprobs [n, G], weights [n] (0: not a kept pair).
+
+        Reference log-probs first (and the policy's, for the sampler drift and the accuracy and margin before the
+        update, returned as sums over the kept pairs: dpo_correct, dpo_margin_sum, dpo_kept), then μ passes of
+        micro-batches of ``grpo.learner.micro_batch_size`` pairs.
+        """
+        start = time.perf_counter()
+        prompt, num_new = batch["prompt_ids"], batch["chosen_ids"].shape[1]
+        chosen = torch.as_tensor(np.concatenate([prompt, batch["chosen_ids"]], axis=1), dtype=torch.long)
+        rejected = torch.as_tensor(np.concatenate([prompt, batch["rejected_ids"]], axis=1), dtype=torch.long)
+        both = torch.cat([chosen, rejected])
+        logp = self._score(self.policy, both, num_new)
+        ref_logp = self._score(self.reference, both, num_new)
+        sampler = np.concatenate([batch["chosen_logprobs"], batch["rejected_logprobs"]])
+        drift = sampler_drift(logp, torch.as_tensor(sampler, device=self.device))
+        weights = torch.as_tensor(batch["weights"], dtype=torch.float32, device=self.device)
+        n = chosen.shape[0]
+        sums, ref_sums, _ = sequence_sums(logp, ref_logp)
+        before = dpo_loss(sums[:n], sums[n:], ref_sums[:n], ref_sums[n:], self.cfg.dpo.beta, weights)
+        kept = weights > 0
+        ref_chosen, ref_rejected = ref_logp[:n], ref_logp[n:]
+        chosen, rejected = chosen.to(self.device), rejected.to(self.device)
+        size, micro = self.cfg.learner.micro_batch_size, 0
+        totals = dict.fromkeys(DPO_LOSS_METRICS, 0.0)
+        for _ in range(self.cfg.learner.updates_per_batch):
+            for i in range(0, n, size):
+                part = slice(i, i + size)
+                self.backend.micro_step({"chosen_ids": chosen[part], "rejected_ids": rejected[part],
+                                         "ref_chosen": ref_chosen[part], "ref_rejected": ref_rejected[part],
+                                         "weights": weights[part]})
+                micro += 1
+                for key in DPO_LOSS_METRICS:
+                    totals[key] += self.module.last[key]
+        self.step_count += 1
+        return {**{k: v / micro for k, v in totals.items()}, "grad_norm": self.backend.grad_norm(),
+                "lr": self.backend.lr(), **drift, "dpo_kept": float(kept.sum()),
+                "dpo_correct": float((before.margins[kept] > 0).sum()),
+                "dpo_margin_sum": float(before.margins[kept].sum()), "learn_s": time.perf_counter() - start}
 
     def state_dict(self) -> dict[str, torch.Tensor] | None:
         """The policy's full HF state dict on CPU (what the rollout workers load) on rank 0, None on the
@@ -323,8 +414,9 @@ class LearnerGroup:
         results = get_all([w.step.remote(s) for w, s in zip(self.workers, shares)])
         self.step_count += 1
         merged = {k: float(np.mean([r[k] for r in results])) for k in results[0]}
-        merged["ratio_min"] = min(r["ratio_min"] for r in results)
-        merged["ratio_max"] = max(r["ratio_max"] for r in results)
+        if "ratio_min" in merged:  # GRPO's ratio (DPO has none)
+            merged["ratio_min"] = min(r["ratio_min"] for r in results)
+            merged["ratio_max"] = max(r["ratio_max"] for r in results)
         merged["logprob_gap_max"] = float(np.fmax.reduce([r["logprob_gap_max"] for r in results]))  # NaN-skipping
         return merged
 

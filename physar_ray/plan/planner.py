@@ -7,7 +7,7 @@ cheapest is tried first (fewest GPUs, fewest custom resources, fewest CPUs: CPU 
 nodes, as Ray's scheduler keeps it), then the next when it is at its node limit. Workers fill
 the nodes already started before a new one starts (first fit), up to each type's max nodes and
 the cluster's max_workers. A stage's demands of one phase must all fit at once: gang demands (Ray
-Train groups, placement groups) by definition, and Ray Data's fixed-size actor pools wait for
+Train groups, placement groups) by definition, and fixed-size actor pools (tokenizer, rewards) wait for
 their actors too; phases run one after another, so a stage needs, per node type, the most any of
 its phases needs. A refusal names the stage, the demand and the config key to change.
 """

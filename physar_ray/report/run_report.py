@@ -198,4 +198,12 @@ def report_markdown(summary: dict[str, Any], out: str) -> str:
     shown = [f"![{title}]({path})" for title, path in images if storage.exists(RunLayout(out).path(path))]
     if shown:
         parts += ["## Plots and samples", "\n\n".join(shown)]
+    generated = [f"![{s}: generated videos]({layout.generated_sheet(s)})" for s in SCENARIOS
+                 if storage.exists(RunLayout(out).path(layout.generated_sheet(s)))]
+    if generated:
+        parts += ["## Generated videos",
+                  "Per scenario the first eval_iid and eval_ood condition, one row per source: the ground truth, then "
+                  "each policy's video of the same condition (as the tables score it); the line is the true "
+                  f"trajectory, + the true centre at that frame. GIFs of the sources side by side, in that order: "
+                  f"`{layout.GENERATED_SAMPLES}/gifs/`.", "\n\n".join(generated)]
     return "\n\n".join(parts) + "\n"

@@ -38,15 +38,45 @@ def ensure_ray(run: RunConfig) -> None:
     if ray.is_initialized():
         _check_workers_see(runtime_env)
         return
-    extra = {"runtime_env": runtime_env} if runtime_env else {}
     address = run.ray_address or os.environ.get("RAY_ADDRESS", "")
     if address:
         log.info("joining Ray cluster at %s", address)
-        ray.init(address=address, **extra)
+        ray.init(address=address, **({"runtime_env": runtime_env} if runtime_env else {}))
         return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(address="local", num_cpus=run.num_cpus or None, include_dashboard=False, log_to_driver=True, **extra)
-    log.info("started a local Ray instance with %s CPUs", ray.cluster_resources().get("CPU"))
+    context = start_local(runtime_env, num_cpus=run.num_cpus or None, include_dashboard=run.dashboard, log_to_driver=True)
+    dashboard = f", dashboard at http://{context.dashboard_url}" if run.dashboard and context.dashboard_url else ""
+    log.info("started a local Ray instance with %s CPUs%s", ray.cluster_resources().get("CPU"), dashboard)
+
+
+def start_local(runtime_env: dict, **init: object) -> object:
+    """``ray.init`` of a new local instance (``init``: its other arguments) whose processes know its address.
+
+    Ray Train's placement-group cleaner asks the state API whether the run's controller lives, at the
+    address "auto": the last cluster `ray start` recorded on this host, else any running one. Beside
+    another Ray instance on the same host (a second run, a test session, a `ray start` head) it asked
+    the other instance, was told the controller does not exist, and removed the live run's placement
+    group (measured: an SFT stage killed mid-run, "Destroying worker since its placement group was
+    removed"). So the instance starts on a GCS port chosen here (``RAY_GCS_SERVER_PORT``) and every
+    worker of the job gets ``RAY_ADDRESS`` naming it, through the job's runtime_env.
+    """
+    import socket
+
+    import ray
+
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        port = probe.getsockname()[1]
+    env = {**runtime_env.get("env_vars", {}), "RAY_ADDRESS": f"{ray.util.get_node_ip_address()}:{port}"}
+    before = os.environ.get("RAY_GCS_SERVER_PORT")
+    os.environ["RAY_GCS_SERVER_PORT"] = str(port)
+    try:
+        return ray.init(address="local", runtime_env={**runtime_env, "env_vars": env}, **init)
+    finally:
+        if before is None:
+            del os.environ["RAY_GCS_SERVER_PORT"]
+        else:
+            os.environ["RAY_GCS_SERVER_PORT"] = before
 
 
 def _check_workers_see(runtime_env: dict[str, dict[str, str]]) -> None:

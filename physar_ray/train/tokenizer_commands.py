@@ -63,7 +63,7 @@ def add_tokenizer_commands(stages: argparse._SubParsersAction) -> None:
     add_input(train, "videos", "frames to train on; default: fresh frames straight from the simulator",
               required=False)
     add_config_args(train)
-    enc = command("encode", _encode, "tokenize every video with a Ray Data actor pool "
+    enc = command("encode", _encode, "tokenize every video with a pool of tokenizer actors "
                                      "(tokenizer.encode_actors): frames → tokens int16 T×K, metadata and GT kept")
     add_input(enc, "videos")
     add_input(enc, "tokenizer")

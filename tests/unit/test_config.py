@@ -78,3 +78,20 @@ def test_replace_and_hash():
     assert cfg.hash("data") != other.hash("data")
     assert cfg.hash("measure") == other.hash("measure")
     assert Config().hash() == load().hash()
+
+
+def test_dpo_objective_keys_are_validated_and_pad_pair_slots_to_the_learner_shape():
+    grpo = load(None, ["grpo.objective=dpo"]).grpo
+    assert grpo.dpo.beta == 0.1 and grpo.dpo.pairs == "best_worst" and grpo.dpo.margin == 0.0
+    assert grpo.pairs_per_group == 1 and grpo.dpo_pairs_per_step == 8  # 7 prompts, micro-batches of 4 pairs
+    assert grpo.grad_accum == 2
+    everything = load(None, ["grpo.objective=dpo", "grpo.dpo.pairs=all"]).grpo
+    assert everything.pairs_per_group == 6 and everything.dpo_pairs_per_step == 44  # 42 → a multiple of 4
+    assert load(None, []).grpo.objective == "grpo"
+    for override, message in (("grpo.objective=ppo", "grpo.objective='ppo': allowed are grpo, dpo"),
+                              ("grpo.dpo.beta=0", r"grpo.dpo.beta=0.0 must be in \(0, 100\]"),
+                              ("grpo.dpo.margin=-0.5", "grpo.dpo.margin=-0.5 must be >= 0"),
+                              ("grpo.dpo.pairs=random", "grpo.dpo.pairs='random': allowed are best_worst, all"),
+                              ("grpo.rollout.group_size=1", "DPO .*to form a preference pair")):
+        with pytest.raises(ConfigError, match=message):
+            load(None, ["grpo.objective=dpo", override])

@@ -55,3 +55,24 @@ def test_a_tokenizer_from_another_resolution_is_refused(ray_local, tmp_path):
 
     with pytest.raises(Exception, match="trained on 64 px frames, the caller uses data.resolution=32"):
         encode(cfg, str(tmp_path / "data"), str(tmp_path / "tok64"), str(tmp_path / "tokens"))
+
+
+def test_two_encodes_write_the_same_files_with_rows_in_input_order(ray_local, tmp_path):
+    """Two actors take the shards in whatever order they free up; the token files are the same bytes each time."""
+    cfg = load(None, [*SMALL, "data.num_videos.sft=6", "data.videos_per_shard=2", "tokenizer.max_steps=1",
+                      "tokenizer.encode_actors=2", "tokenizer.num_cpus_per_actor=0.25"])
+    generate(cfg, str(tmp_path / "data"))
+    train_ddt(cfg.tokenizer, RES, lambda s: simulator_frames(cfg.data, 8, s), progress_bar=False).tokenizer.save(
+        tmp_path / "tokenizer")
+    from physar_ray.data.tokenize import encode
+
+    written = []
+    for run in ("a", "b"):
+        out = str(tmp_path / f"tokens_{run}")
+        assert encode(cfg, str(tmp_path / "data"), str(tmp_path / "tokenizer"), out) == 3
+        written.append({storage.relative(f, out): storage.read_bytes(f) for f in storage.list_files(out)})
+    assert written[0] == written[1]
+    assert sorted(written[0]) == [storage.relative(f, str(tmp_path / "data")) for f in storage.list_files(str(tmp_path / "data"))]
+    for rel in written[0]:
+        assert storage.read_table(str(tmp_path / "tokens_a" / rel)).column("index").to_pylist() == \
+            storage.read_table(str(tmp_path / "data" / rel)).column("index").to_pylist()

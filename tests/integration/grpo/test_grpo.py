@@ -173,3 +173,22 @@ def test_a_rollout_actor_that_hangs_inside_the_gloo_broadcast_is_given_up_on_aft
     assert event["recover_s"] < bound + RESULT_GRACE_S + 60, event
     print(f"hung broadcast member: detected in {event['detect_s']:.2f}s, recovered in {event['recover_s']:.2f}s "
           f"(grpo.sync.member_timeout_s={bound:g})")
+
+
+def test_dpo_objective_trains_on_the_groups_preference_pairs_through_the_same_loop(ray_local, world):
+    _, model_dir, tok_dir, data, root = world
+    out = root / "run-dpo"
+    cfg = tiny_config("data.splits=[rl,eval_ood]", "grpo.objective=dpo", "grpo.dpo.pairs=all", "grpo.max_steps=2")
+    summary = run_grpo(cfg, model_dir, tok_dir, str(data), str(out))
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [x for x in lines if "grpo/reward_mean" in x]
+    assert summary["steps"] == 2 and [s["grpo/weights_version"] for s in steps] == [0, 1]
+    assert (out / "checkpoints" / "step_0000002" / "model.safetensors").exists() and "eval/ood_v_err_mean" in lines[-1]
+    candidates = cfg.grpo.prompts_per_step * 6  # all pairs of g = 4: 6 per group
+    for s in steps:
+        assert s["grpo/dpo_pairs"] + s["grpo/dpo_ties_dropped"] == candidates and s["grpo/dpo_pairs"] > 0
+        assert s["grpo/dpo_slots"] == 12 and "grpo/advantage_abs_mean" not in s and "grpo/ratio_min" not in s
+        assert all(math.isfinite(s[k]) for k in ("grpo/dpo_accuracy", "grpo/dpo_margin", *CHECKED))
+        assert 0 <= s["grpo/dpo_accuracy"] <= 1
+    assert steps[0]["grpo/dpo_accuracy"] == 0 and steps[0]["grpo/dpo_margin"] == pytest.approx(0, abs=1e-5)  # π = π_ref
+    assert steps[0]["grpo/loss"] == pytest.approx(math.log(2), abs=1e-5)

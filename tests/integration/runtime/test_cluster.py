@@ -4,6 +4,7 @@ instance's workers cannot have this process's S3 settings."""
 from __future__ import annotations
 
 import logging
+import os
 
 from physar_ray import storage
 from physar_ray.config import RunConfig
@@ -30,3 +31,29 @@ def test_capacity_is_the_clusters_maximum_when_it_can_grow(ray_local, caplog):
         most = capacity(grows)
     assert most["CPU"] == now["CPU"] + 62 and most["GPU"] == 8.0 and most["memory"] == now["memory"]
     assert f"the cluster has {now['CPU']:g} CPU, 0 GPU now and may grow to {now['CPU'] + 62:g} CPU, 8 GPU" in caplog.text
+
+
+def test_workers_resolve_their_own_instance_beside_another_on_the_host(ray_local):
+    """Ray Train's placement-group cleaner asks the state API at "auto"; beside a second instance on the host it
+    must still reach the one it runs in (else it removed a live run's placement group, or crashed)."""
+    import subprocess
+    import sys
+    import time
+
+    from ray._private.services import canonicalize_bootstrap_address_or_die
+
+    other = subprocess.Popen([sys.executable, "-c", "import ray, time; ray.init(address='local', num_cpus=0, "
+                              "include_dashboard=False); print('up', flush=True); time.sleep(300)"],
+                             stdout=subprocess.PIPE, text=True, env={**os.environ, "RAY_ADDRESS": ""})
+    try:
+        assert other.stdout.readline().strip() == "up"
+        time.sleep(1)
+
+        @ray_local.remote(num_cpus=0)
+        def resolved() -> str:
+            return canonicalize_bootstrap_address_or_die("auto")
+
+        assert ray_local.get(resolved.remote()) == ray_local.get_runtime_context().gcs_address
+    finally:
+        other.terminate()
+        other.wait(timeout=60)

@@ -46,7 +46,7 @@ def test_pool_gives_up_on_a_call_that_keeps_killing_actors(ray_local, videos):
     try:
         pending = pool.submit([ray.put((recs[0].frames, recs[0].states))])
         ray.kill(pool.actors[0])
-        with pytest.raises(RuntimeError, match=r"reward call 0 \(score\) lost its actor 1 times"):
+        with pytest.raises(RuntimeError, match=r"reward actor call 0 \(score\) lost its actor 1 times"):
             pool.gather(pending)
     finally:
         pool.shutdown()
