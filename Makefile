@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-long bench image clean
+.PHONY: install demo test test-long bench chaos image clean
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ test-long: install
 
 bench: install
 	for b in benchmarks/bench_*.py; do RAY_AUTH_MODE=disabled $(BIN)/python $$b || exit 1; done
+
+# The fault table (docs/reliability.md): every recovered fault injected once into a short run. REPEATS=n for more.
+REPEATS ?= 1
+chaos: install
+	RAY_AUTH_MODE=disabled $(BIN)/python benchmarks/fault_table.py --repeats $(REPEATS)
 
 # The cluster image (Dockerfile, docs/container.md), tagged with the package version: the tag the
 # cluster files name. IMAGE=<registry>/<repository> for your own (ghcr.io/ORG/physar-ray, an ECR

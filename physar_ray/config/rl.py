@@ -106,9 +106,15 @@ class SyncConfig:
     backend: str = "object_store"
     """object_store (ray.put once, every rollout actor reads it), nccl (GPU broadcast from learner rank 0)
     or gloo (the same broadcast on CPU); with grpo.rollout.engine=vllm a broadcast lands in vLLM's worker."""
+    member_timeout_s: float = 30.0
+    """nccl / gloo: seconds each rollout actor has to answer the alive check before a broadcast, and the timeout
+    of each collective of the broadcast group (one bucket of at most 256 MiB); a member that dies or hangs
+    in a broadcast fails the sync within about this long instead of 10 minutes, then it is replaced and the
+    weights are sent again."""
 
     def __post_init__(self) -> None:
         one_of(self, "grpo.sync", backend=SYNC_BACKENDS)
+        within(self, "grpo.sync", member_timeout_s="(0, 600]")
 
 
 @dataclass(frozen=True)

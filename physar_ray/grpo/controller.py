@@ -7,11 +7,17 @@ decode on the rollout actors, also reported apart as ``time/generate_s`` and ``t
 actors, with a version). Faults: a dead rollout or reward actor is replaced and its work
 re-run (the new rollout actor loads the current weights first), in the rollout phase and in
 the sync phase alike; a dead learner rank makes
-the whole group restart from the last checkpoint (``grpo.max_restarts`` times). Outputs under
+the whole group restart from the last checkpoint (``grpo.max_restarts`` times). A gloo/nccl
+broadcast is bounded by ``grpo.sync.member_timeout_s``: every rollout actor answers an alive
+check first, each collective of the group times out after it, and the controller waits on the
+receivers no longer than that once one has failed; a member that died or hangs is replaced, the
+group rebuilt and the same version broadcast again. Outputs under
 ``out``: ``metrics.jsonl``, ``reward_curve.png``, ``checkpoints/step_<n>/`` (HF format +
-optimizer state), ``checkpoints/latest.json``, ``result.json``. Every step's and evaluation's metrics
-also go to the experiment tracking of ``run.tracking`` (physar_ray/tracking.py), from this driver: an
-MLflow run and TensorBoard events named ``grpo`` (a sweep's trial: ``tune/<trial id>``).
+optimizer state), ``checkpoints/latest.json``, ``result.json``, ``faults/events.jsonl`` (each
+failure recovered from, with its seconds to detect and to recover: ``physar_ray.faults.record``).
+Every step's and evaluation's metrics also go to the experiment tracking of ``run.tracking``
+(physar_ray/tracking.py), from this driver: an MLflow run and TensorBoard events named ``grpo``
+(a sweep's trial: ``tune/<trial id>``).
 """
 
 from __future__ import annotations
@@ -26,10 +32,10 @@ from typing import Any
 import numpy as np
 import ray
 import torch
-from ray.exceptions import RayActorError
+from ray.exceptions import RayActorError, RayTaskError
 from tqdm import tqdm
 
-from physar_ray import storage
+from physar_ray import faults, storage
 from physar_ray.config import Config, SamplingConfig, dump, to_dict
 from physar_ray.faults import FaultInjector
 from physar_ray.grpo import dpo
@@ -50,6 +56,11 @@ log = logging.getLogger("physar.grpo")
 
 MAX_ROLLOUT_RETRIES = 3
 """Times one rollout call may lose its actor before the step fails."""
+MAX_SYNC_RETRIES = 3
+"""Broadcasts of one weights version that may fail (a member died or hung) before the step fails."""
+RESULT_GRACE_S = 5.0
+"""Beyond grpo.sync.member_timeout_s, how long the controller waits for a broadcast member's result to reach it
+after another member failed (every member's collective has timed out by then)."""
 
 
 class LearnerFailure(RuntimeError):
@@ -90,10 +101,19 @@ class GRPOController:
             self.rollouts = ActorGroup(  # resources and bundle from self.placement
                 RolloutWorker, self.grpo.rollout.num_workers, name="rollout actor",
                 args=lambda i: (model_uri, tokenizer_uri, self.layout, self.grpo.rollout, self.grpo.colocate,
-                                FaultInjector(cfg.run.faults, "grpo.rollout", i, out)),
+                                FaultInjector(cfg.run.faults, "grpo.rollout", i, out),
+                                [FaultInjector(cfg.run.faults, point, i, out)
+                                 for point in ("grpo.rollout_sync", "grpo.rollout_sync_hang")]),
                 options=lambda i: self.placement.options("rollout", i))
-            self.learner_restarts = 0
+            self.learner_restarts = self.sync_failures = 0
             self._handle: Any = None
+            self._calls: dict[int, Any] = {i: a.__ray_ready__.remote() for i, a in enumerate(self.rollouts)}
+            """Slot → the first ref of its latest rollout call, or of its start: a broadcast waits for these (an
+            actor still generating or loading its model can neither answer the alive check nor enter it)."""
+            self._phase_began = time.perf_counter()
+            """When the running phase began (a failure's seconds to detect count from there)."""
+            self._recovering: list[tuple[str, float, float, dict[str, Any]]] = []
+            """Failures detected but not yet recovered from: (fault, detect_s, perf_counter at detection, details)."""
             self._pending: tuple[int, list] | None = None
             self.history = self._read_history()
             self._start_learners()
@@ -120,21 +140,57 @@ class GRPOController:
         self._pending = None
         self.sync_weights()
 
+    def _replace(self, slot: int) -> None:
+        """A new rollout actor in ``slot``; the next broadcast waits for its start (unbounded: loading a model is
+        not a sign of a dead member)."""
+        self._calls[slot] = self.rollouts.replace(slot).__ray_ready__.remote()
+
+    def _idle_rollouts(self) -> None:
+        """Wait until no rollout call runs (each either returned or lost its actor): only then can every
+        rollout actor answer the alive check and enter a broadcast within grpo.sync.member_timeout_s."""
+        calls, self._calls = list(self._calls.values()), {}
+        if calls:
+            ray.wait(calls, num_returns=len(calls))
+
+    def _alive_check(self) -> list[int]:
+        """Slots whose rollout actor is dead or did not answer a ping within grpo.sync.member_timeout_s."""
+        self._idle_rollouts()
+        return self.rollouts.dead(self.grpo.sync.member_timeout_s)
+
     def _connect_sync(self) -> None:
-        """Broadcast backends: (re)build the group of learner rank 0 and every rollout actor."""
-        backend = self.grpo.sync.backend
+        """Broadcast backends: (re)build the group of learner rank 0 and every rollout actor (a dead one is
+        replaced first), each collective bounded by grpo.sync.member_timeout_s."""
+        backend, timeout = self.grpo.sync.backend, self.grpo.sync.member_timeout_s
         if backend == "object_store":
             return
+        for slot in self._alive_check():
+            self._replace(slot)
         (address, port), spec = ray.get([self.learners.rank0.address.remote(), self.learners.rank0.weight_spec.remote()])
         world = 1 + len(self.rollouts)
-        ray.get([self.learners.rank0.connect_sync.remote(backend, address, port, world)]
-                + [w.connect_sync.remote(backend, address, port, i + 1, world, spec)
+        ray.get([self.learners.rank0.connect_sync.remote(backend, address, port, world, timeout)]
+                + [w.connect_sync.remote(backend, address, port, i + 1, world, spec, timeout)
                    for i, w in enumerate(self.rollouts)])
+
+    def _detected(self, fault: str, since: float, at: float | None = None, **details: Any) -> None:
+        """A failure became known ``at`` (perf_counter; None: now), ``since`` the phase it hit began; :meth:`_recovered`
+        writes it down."""
+        at = time.perf_counter() if at is None else at
+        self._recovering.append((fault, at - since, at, details))
+
+    def _recovered(self, *phases: str) -> None:
+        """The run goes on: the failures detected in ``phases`` go to <out>/faults/events.jsonl."""
+        now, waiting = time.perf_counter(), []
+        for fault, detect_s, at, details in self._recovering:
+            if details["phase"] in phases:
+                faults.record(self.out, fault, detect_s, now - at, step=self.step, **details)
+            else:
+                waiting.append((fault, detect_s, at, details))
+        self._recovering = waiting
 
     def _replace_rollout(self, index: int) -> int:
         """A new rollout actor in the dead one's slot, loading weights version ``self.step`` first (a broadcast
         backend rebuilds its group and broadcasts to every actor again); returns the version it holds."""
-        self.rollouts.replace(index)
+        self._replace(index)
         if self.grpo.sync.backend == "object_store":
             return ray.get(self.rollouts[index].load_weights.remote(self._handle))
         self._connect_sync()
@@ -150,32 +206,109 @@ class GRPOController:
                 loaded.append(ray.get(ref))
             except RayActorError:
                 log.warning("rollout actor %d died while loading weights version %d: replacing it", index, version)
+                self._detected(f"rollout actor {index} died loading weights version {version}", self._phase_began,
+                               phase="sync", slot=index, version=version)
                 loaded.append(self._replace_rollout(index))
+        self._recovered("sync", "learner")
         return loaded
 
     def sync_weights(self) -> dict[str, float]:
         """Phase sync: learner rank 0 publishes version ``self.step`` (every rank gathers under ZeRO-3);
         every rollout actor loads it."""
-        start = time.perf_counter()
-        version = self.step
-        pushes = self.learners.push_weights(version)
-        loads = [] if self.grpo.sync.backend == "object_store" else [w.load_weights.remote() for w in self.rollouts]
+        start = self._phase_began = time.perf_counter()
+        stats = self._publish(self.step) if self.grpo.sync.backend == "object_store" else self._broadcast(self.step)
+        return {"sync/bytes": float(stats.bytes), "time/sync_s": time.perf_counter() - start}
+
+    def _publish(self, version: int) -> Any:
+        """object_store: one ray.put on learner rank 0, every rollout actor reads it; returns its SyncStats."""
         try:
-            handle, stats = get_all(pushes)[0]
+            handle, stats = get_all(self.learners.push_weights(version))[0]
         except RayActorError as exc:
             raise LearnerFailure(f"a learner rank died while pushing weights version {version}") from exc
-        if handle is not None:
-            self._handle = handle
-            loads = [w.load_weights.remote(handle) for w in self.rollouts]
-        loaded = self._loaded(loads, version)
+        self._handle = handle
+        loaded = self._loaded([w.load_weights.remote(handle) for w in self.rollouts], version)
         if any(v != version for v in loaded):
             raise RuntimeError(f"rollout actors report weights versions {loaded} after syncing version {version}")
-        return {"sync/bytes": float(stats.bytes), "time/sync_s": time.perf_counter() - start}
+        return stats
+
+    def _broadcast(self, version: int) -> Any:
+        """gloo / nccl: the alive check, then the broadcast, bounded by grpo.sync.member_timeout_s; a member that
+        died or hangs is replaced, the group rebuilt and ``version`` broadcast again. Returns rank 0's SyncStats."""
+        for attempt in range(MAX_SYNC_RETRIES + 1):
+            began = time.perf_counter()
+            dead = self._alive_check()
+            for slot in dead:
+                self._detected(f"rollout actor {slot} dead before the broadcast of weights version {version}", began,
+                               phase="sync", slot=slot, version=version)
+            if dead:
+                self.sync_failures += 1
+                self._connect_sync()  # replaces them
+            began = time.perf_counter()
+            pushes = self.learners.push_weights(version)
+            loads = [w.load_weights.remote() for w in self.rollouts]
+            stats, lost, failed_at = self._await_broadcast(pushes, loads, version)
+            if failed_at is None:
+                self._recovered("sync", "learner")
+                return stats
+            self.sync_failures += 1
+            log.warning("the broadcast of weights version %d failed after %.1fs (rollout actors %s); rebuilding the "
+                        "group", version, failed_at - began, lost or "alive: a collective timed out")
+            for slot, how in lost.items():
+                self._detected(f"rollout actor {slot} {how} in the broadcast of weights version {version}", began,
+                               failed_at, phase="sync", slot=slot, version=version)
+                self._replace(slot)
+            if not lost:
+                self._detected(f"a timed-out broadcast of weights version {version}", began, failed_at, phase="sync",
+                               version=version)
+            if attempt < MAX_SYNC_RETRIES:
+                self._connect_sync()
+        raise RuntimeError(f"the broadcast of weights version {version} failed {MAX_SYNC_RETRIES + 1} times")
+
+    def _await_broadcast(self, pushes: list, loads: list, version: int) -> tuple[Any, dict[int, str], float | None]:
+        """Wait on the learner ranks' pushes and the rollout actors' loads of one broadcast: (rank 0's SyncStats,
+        {slot: "died" | "hung"} of the rollout actors lost, when the first member failed: None if none did). Once one
+        member has failed, each of the others gets grpo.sync.member_timeout_s (its collective times out by then)
+        plus RESULT_GRACE_S; a rollout actor still busy after that is "hung", a learner rank a LearnerFailure."""
+        slot_of = {ref: slot for slot, ref in enumerate(loads)}
+        pending, lost, stats = [*pushes, *loads], {}, None
+        failed_at: float | None = None
+        while pending:
+            timeout = None if failed_at is None else max(
+                0.0, failed_at + self.grpo.sync.member_timeout_s + RESULT_GRACE_S - time.perf_counter())
+            done, pending = ray.wait(pending, num_returns=1, timeout=timeout)
+            if not done:
+                break
+            ref, slot = done[0], slot_of.get(done[0])
+            try:
+                result = ray.get(ref)
+            except RayActorError as exc:
+                if slot is None:
+                    raise LearnerFailure(f"a learner rank died while broadcasting weights version {version}") from exc
+                lost[slot] = "died"
+            except RayTaskError:  # this member's collective failed: a peer died or hangs; the group is broken
+                pass
+            else:
+                if slot is None:
+                    stats = result[1] if ref == pushes[0] else stats
+                    continue
+                if result != version:
+                    raise RuntimeError(f"rollout actor {slot} reports weights version {result} after the broadcast "
+                                       f"of version {version}")
+                continue
+            failed_at = failed_at or time.perf_counter()
+        for ref in pending:
+            if ref not in slot_of:
+                raise LearnerFailure(f"learner rank 0 did not finish broadcasting weights version {version} within "
+                                     f"grpo.sync.member_timeout_s={self.grpo.sync.member_timeout_s:g} of a member's failure")
+            lost[slot_of[ref]] = "hung"
+        return stats, lost, failed_at
 
     # -- phases ----------------------------------------------------------------------------
 
     def _call(self, index: int, part: list[Prompt], n: int, seed: int, sampling: SamplingConfig | None) -> list:
-        return self.rollouts[index].rollout.options(num_returns=1 + len(part) * n).remote(part, n, seed, sampling)
+        refs = self.rollouts[index].rollout.options(num_returns=1 + len(part) * n).remote(part, n, seed, sampling)
+        self._calls[index] = refs[0]
+        return refs
 
     def _launch(self, prompts: list[Prompt], n: int, seed: int,
                 sampling: SamplingConfig | None = None) -> list[tuple[int, list[Prompt], list]]:
@@ -187,7 +320,7 @@ class GRPOController:
     def _collect(self, launched: list, n: int, seed: int,
                  sampling: SamplingConfig | None = None) -> tuple[list[Rollout], list[Any]]:
         """(one Rollout per call, video refs in prompt order); a call whose actor died is re-run."""
-        rollouts, videos = [], []
+        rollouts, videos, began = [], [], time.perf_counter()
         for index, part, refs in launched:
             for attempt in range(MAX_ROLLOUT_RETRIES + 1):
                 try:
@@ -197,8 +330,11 @@ class GRPOController:
                 except RayActorError:
                     if attempt == MAX_ROLLOUT_RETRIES:
                         raise
+                    self._detected(f"rollout actor {index} died in the rollout phase", began, phase="rollout",
+                                   slot=index)
                     self._replace_rollout(index)
                     refs = self._call(index, part, n, seed, sampling)
+        self._recovered("rollout")  # the re-run calls returned
         return rollouts, videos
 
     def _train_prompts(self, step: int) -> list[Prompt]:
@@ -227,12 +363,14 @@ class GRPOController:
                 if self.learner_restarts >= self.grpo.max_restarts:
                     raise
                 log.warning("a learner rank died (%s); restarting the group from the last checkpoint", exc)
+                self._detected(f"learner failure: {exc}", self._phase_began, phase="learner")
                 self.learner_restarts += 1
                 self.learners.shutdown()
-                self._start_learners()
+                self._start_learners()  # its sync records the recovery
 
     def _step(self) -> dict[str, Any]:
         step, g, t0 = self.step, self.grpo.rollout.group_size, time.perf_counter()
+        self._phase_began = t0
         if self._pending is None or self._pending[0] != step:
             self._pending = self._launch_step(step)
         rollouts, videos = self._collect(self._pending[1], g, step_seed(self.grpo.seed, step))
@@ -243,8 +381,12 @@ class GRPOController:
         reward_job = self.rewards.submit(videos)  # phase reward (async rollouts: next step generates meanwhile)
         if self.grpo.async_rollouts and step + 1 < self.grpo.max_steps:
             self._pending = self._launch_step(step + 1)
+        failures = len(self.rewards.failures)
         scores = self.rewards.gather(reward_job)
         t_reward = time.perf_counter()
+        for failure in self.rewards.failures[failures:]:
+            faults.record(self.out, f"reward actor {failure['slot']} died in the reward phase", failure["detect_s"],
+                          failure["recover_s"], step=step, phase="reward", slot=failure["slot"])
 
         rewards = torch.tensor([s.reward for s in scores], dtype=torch.float64)  # phase learn
         rows = {"prompt_ids": np.concatenate([r.prompt_ids for r in rollouts]),
@@ -257,6 +399,7 @@ class GRPOController:
             batch = {**rows, "advantages": advantages.numpy().astype(np.float32)}
             objective_metrics = {"grpo/advantage_abs_mean": float(advantages.abs().mean())}
         self._colocated("sleep")  # colocated rollouts give the GPU to the learners during the update
+        self._phase_began = time.perf_counter()
         try:
             learned = self.learners.step(batch)
         except RayActorError as exc:
@@ -281,7 +424,7 @@ class GRPOController:
                    "time/step_s": time.perf_counter() - t0,
                    "grpo/videos_per_s": len(scores) / (time.perf_counter() - t0),
                    "grpo/reward_restarts": self.rewards.restarts, "grpo/rollout_restarts": self.rollouts.restarts,
-                   "grpo/learner_restarts": self.learner_restarts}
+                   "grpo/learner_restarts": self.learner_restarts, "grpo/sync_failures": self.sync_failures}
         self.history.append(metrics)
         self.tracker.log(metrics, step)
         return metrics

@@ -33,7 +33,8 @@ import torch
 
 from physar_ray import storage
 from physar_ray.config import GRPOConfig, SamplingConfig
-from physar_ray.grpo.weight_sync import CollectiveSync, ObjectStoreSync, Spec, SyncStats, WeightSync, weight_spec
+from physar_ray.grpo.weight_sync import (SYNC_TIMEOUT, CollectiveSync, ObjectStoreSync, Spec, SyncStats, WeightSync,
+                                         weight_spec)
 from physar_ray.lm.sampling import chosen_logprobs, filtered_logits, visual_logits
 from physar_ray.lm.vocab import VisualVocab
 from physar_ray.rl.kl import kl_penalty
@@ -342,9 +343,14 @@ class LearnerWorker:
         """Names, full shapes and dtypes of the policy's weights, from this rank alone (no gather)."""
         return weight_spec(self.policy.state_dict(keep_vars=True))
 
-    def connect_sync(self, backend: str, address: str, port: int, world_size: int) -> None:
-        """Rank 0 hosts the broadcast group to the rollout workers (a group of its own)."""
-        self.sync = CollectiveSync(backend, address, port, 0, world_size, self.weight_spec(), self.device)
+    def connect_sync(self, backend: str, address: str, port: int, world_size: int,
+                     timeout_s: float = SYNC_TIMEOUT.total_seconds()) -> None:
+        """Rank 0 hosts the broadcast group to the rollout workers (a group of its own; a previous one, e.g. after
+        a failed broadcast, is torn down first). ``timeout_s``: how long a broadcast waits for a member."""
+        if isinstance(self.sync, CollectiveSync):
+            self.sync.close()
+        self.sync = CollectiveSync(backend, address, port, 0, world_size, self.weight_spec(), self.device,
+                                   timeout=timedelta(seconds=timeout_s))
         self.sync.connect()
 
     def push_weights(self, version: int) -> tuple[WeightSync | None, SyncStats | None]:

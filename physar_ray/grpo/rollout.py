@@ -12,8 +12,9 @@ the reward actors through the object store and never through the driver.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,8 @@ import torch
 
 from physar_ray.config import RolloutConfig, SamplingConfig
 from physar_ray.faults import FaultInjector
-from physar_ray.grpo.weight_sync import VLLM_RECEIVER, CollectiveSync, Spec, WeightSync, join_vllm_broadcast
+from physar_ray.grpo.weight_sync import (SYNC_TIMEOUT, VLLM_RECEIVER, CollectiveSync, Spec, WeightSync,
+                                         join_vllm_broadcast)
 from physar_ray.lm.factory import open_engine
 from physar_ray.lm.sequence import VideoLayout, full_video, generated_codes, prompt_ids
 from physar_ray.records import States
@@ -71,9 +73,12 @@ class RolloutWorker:
     """The policy's inference copy plus the DDT tokenizer; plain class, a Ray actor in GRPO."""
 
     def __init__(self, model_uri: str, tokenizer_uri: str, layout: VideoLayout, cfg: RolloutConfig,
-                 colocated: bool = False, faults: FaultInjector | None = None) -> None:
+                 colocated: bool = False, faults: FaultInjector | None = None,
+                 sync_faults: Sequence[FaultInjector] = ()) -> None:
         """``colocated``: the actor shares its device with a learner rank (grpo.colocate) and sleeps during updates;
-        ``faults``: run.faults at the point grpo.rollout for this actor's slot."""
+        ``faults``: run.faults at the point grpo.rollout for this actor's slot; ``sync_faults``: at the point
+        grpo.rollout_sync and grpo.rollout_sync_hang (inside a gloo/nccl broadcast, once the version has arrived:
+        torch engine only)."""
         torch.set_num_threads(max(1, int(cfg.num_cpus_per_worker)))  # more threads than reserved CPUs thrash
         use_gpu = cfg.num_gpus_per_worker > 0 and torch.cuda.is_available()
         self.device = torch.device("cuda" if use_gpu else "cpu")
@@ -86,7 +91,8 @@ class RolloutWorker:
         self.vocab.check_codebook(self.tokenizer.cfg.codebook_size)
         self._receive: Callable[[], int] | None = None
         """Receives one broadcast version into the engine (set by connect_sync)."""
-        self.faults = faults
+        self.faults, self.sync_faults = faults, sync_faults
+        self._sync: CollectiveSync | None = None
 
     @property
     def version(self) -> int:
@@ -111,7 +117,7 @@ class RolloutWorker:
     def load_weights(self, sync: WeightSync | None = None) -> int:
         """Pull the latest weights from ``sync`` (object store), or receive them from this worker's broadcast group."""
         if sync is not None:
-            state, version = sync.pull()
+            state, version = sync.pull(self._in_broadcast) if isinstance(sync, CollectiveSync) else sync.pull()
             if self.faults is not None:
                 self.faults.reached(version)
             self.engine.load_weights(state, version)
@@ -120,12 +126,23 @@ class RolloutWorker:
             raise RuntimeError("load_weights needs a WeightSync, or connect_sync() first for a broadcast backend")
         return self._receive()
 
-    def connect_sync(self, backend: str, address: str, port: int, rank: int, world_size: int, spec: Spec) -> None:
-        """Join the learner's broadcast group as ``rank`` (1..n): in this process (torch), or inside vLLM's worker."""
+    def _in_broadcast(self, version: int) -> None:
+        for faults in self.sync_faults:
+            faults.reached(version)
+
+    def connect_sync(self, backend: str, address: str, port: int, rank: int, world_size: int, spec: Spec,
+                     timeout_s: float = SYNC_TIMEOUT.total_seconds()) -> None:
+        """Join the learner's broadcast group as ``rank`` (1..n): in this process (torch), or inside vLLM's worker;
+        a previous group (e.g. one a failed broadcast left broken) is torn down first. ``timeout_s``: how long
+        a broadcast waits for the other members."""
         if self.cfg.engine == "vllm":
-            self._receive = join_vllm_broadcast(self.engine, backend, address, port, rank, world_size, spec)
+            self._receive = join_vllm_broadcast(self.engine, backend, address, port, rank, world_size, spec,
+                                                timeout_s)
             return
-        sync = CollectiveSync(backend, address, port, rank, world_size, spec, self.device)
+        if self._sync is not None:
+            self._sync.close()
+        self._sync = sync = CollectiveSync(backend, address, port, rank, world_size, spec, self.device,
+                                           timeout=timedelta(seconds=timeout_s))
         sync.connect()
         self._receive = lambda: self.load_weights(sync)
 

@@ -34,7 +34,8 @@ from typing import Any, Protocol
 import torch
 
 SYNC_TIMEOUT = timedelta(minutes=10)
-"""How long a broadcast waits for every rank before it fails (a rank died mid-sync)."""
+"""How long a broadcast waits for every rank before it fails (a rank died mid-sync), unless the group is built with
+another ``timeout`` (a GRPO run passes ``grpo.sync.member_timeout_s``)."""
 BUCKET_BYTES = 1 << 28
 """Most bytes one broadcast carries (a larger tensor travels alone): 256 MiB, about one block of an 8B model."""
 
@@ -125,15 +126,17 @@ def buckets(spec: Spec, max_bytes: int = BUCKET_BYTES) -> list[Bucket]:
     return out
 
 
-def make_process_group(backend: str, store: Any, rank: int, world_size: int) -> Any:
-    """A standalone process group over ``store`` that leaves the default group alone."""
+def make_process_group(backend: str, store: Any, rank: int, world_size: int,
+                       timeout: timedelta = SYNC_TIMEOUT) -> Any:
+    """A standalone process group over ``store`` that leaves the default group alone; each of its collectives
+    fails after ``timeout`` when a peer does not take part (dead or hung)."""
     import torch.distributed as dist
 
     if backend == "gloo":
-        return dist.ProcessGroupGloo(store, rank, world_size, SYNC_TIMEOUT)
+        return dist.ProcessGroupGloo(store, rank, world_size, timeout)
     if backend == "nccl":
         options = dist.ProcessGroupNCCL.Options()
-        options._timeout = SYNC_TIMEOUT
+        options._timeout = timeout
         return dist.ProcessGroupNCCL(store, rank, world_size, options)
     raise ValueError(f"broadcast backend {backend!r}: allowed are gloo (CPU) and nccl (GPU)")
 
@@ -143,24 +146,28 @@ class CollectiveSync:
 
     Every member builds one with the same address, port, spec and ``bucket_bytes``, then all call
     ``connect`` at the same time (it blocks until the group is complete), then each push on rank 0
-    must meet one pull on every other rank.
+    must meet one pull on every other rank. ``timeout``: how long ``connect`` and each broadcast wait for
+    the other members; past it they raise (a member died or hangs) instead of blocking, and the group is
+    of no further use: ``close`` it and build a new one.
     """
 
     def __init__(self, backend: str, address: str, port: int, rank: int, world_size: int, spec: Spec,
-                 device: str | torch.device = "cpu", bucket_bytes: int = BUCKET_BYTES) -> None:
+                 device: str | torch.device = "cpu", bucket_bytes: int = BUCKET_BYTES,
+                 timeout: timedelta = SYNC_TIMEOUT) -> None:
         if world_size < 2:
             raise ValueError(f"a broadcast group needs the learner and at least one rollout worker, got world_size={world_size}")
         self.backend, self.address, self.port = backend, address, port
         self.rank, self.world_size, self.spec, self.device = rank, world_size, spec, torch.device(device)
         self.buckets = buckets(spec, bucket_bytes)
+        self.timeout = timeout
         self._group: Any = None
 
     def connect(self) -> None:
         import torch.distributed as dist
 
         store = dist.TCPStore(self.address, self.port, self.world_size, is_master=self.rank == 0,
-                              timeout=SYNC_TIMEOUT)
-        self._group = make_process_group(self.backend, store, self.rank, self.world_size)
+                              timeout=self.timeout)
+        self._group = make_process_group(self.backend, store, self.rank, self.world_size, self.timeout)
 
     def _broadcast(self, tensor: torch.Tensor) -> None:
         if self._group is None:
@@ -177,9 +184,13 @@ class CollectiveSync:
             sent += flat.numel() * flat.element_size()
         return SyncStats(version, sent, time.perf_counter() - start)
 
-    def pull(self) -> tuple[dict[str, torch.Tensor], int]:
+    def pull(self, on_version: Callable[[int], None] | None = None) -> tuple[dict[str, torch.Tensor], int]:
+        """The pushed (state, version); ``on_version(version)`` runs once the version has arrived and before the
+        weights do, i.e. in the middle of the broadcast (run.faults' ``grpo.rollout_sync`` fires there)."""
         version = torch.zeros(1, dtype=torch.int64, device=self.device)
         self._broadcast(version)
+        if on_version is not None:
+            on_version(int(version.item()))
         state: dict[str, torch.Tensor] = {}
         for dtype, entries in self.buckets:
             sizes = [int(torch.Size(shape).numel()) for _, shape in entries]
@@ -190,7 +201,11 @@ class CollectiveSync:
         return state, int(version.item())
 
     def close(self) -> None:
-        self._group = None
+        """Tear the group down (after a failed broadcast, before a new group is built): NCCL's communicators are
+        aborted, so no kernel stays queued on a dead peer; gloo's sockets close with the group."""
+        group, self._group = self._group, None
+        if group is not None and self.backend == "nccl" and hasattr(group, "abort"):
+            group.abort()
 
 
 VLLM_RECEIVER = "physar_ray.grpo.weight_sync.VLLMWeightReceiver"
@@ -207,9 +222,12 @@ class VLLMWeightReceiver:
     """
 
     def physar_join_weight_sync(self, backend: str, address: str, port: int, rank: int, world_size: int,
-                                spec: Spec) -> None:
+                                spec: Spec, timeout_s: float = SYNC_TIMEOUT.total_seconds()) -> None:
         spec = [(name, tuple(shape), dtype) for name, shape, dtype in spec]  # msgpack delivers tuples as lists
-        self.physar_sync = CollectiveSync(backend, address, port, rank, world_size, spec, self.device)
+        if getattr(self, "physar_sync", None) is not None:
+            self.physar_sync.close()
+        self.physar_sync = CollectiveSync(backend, address, port, rank, world_size, spec, self.device,
+                                          timeout=timedelta(seconds=timeout_s))
         self.physar_sync.connect()
 
     def physar_receive_weights(self) -> int:
@@ -219,11 +237,11 @@ class VLLMWeightReceiver:
 
 
 def join_vllm_broadcast(engine: Any, backend: str, address: str, port: int, rank: int, world_size: int,
-                        spec: Spec) -> Callable[[], int]:
+                        spec: Spec, timeout_s: float = SYNC_TIMEOUT.total_seconds()) -> Callable[[], int]:
     """Make ``engine``'s vLLM worker (started with ``VLLM_RECEIVER``) rank ``rank`` of the learner's broadcast
     group; returns ``receive() -> version``, which must meet every push of the learner."""
     engine.check_weights({name: tuple(shape) for name, shape, _ in spec}, "the learner's weights")
-    engine.call_workers("physar_join_weight_sync", backend, address, port, rank, world_size, spec)
+    engine.call_workers("physar_join_weight_sync", backend, address, port, rank, world_size, spec, timeout_s)
 
     def receive() -> int:
         versions = set(engine.call_workers("physar_receive_weights"))

@@ -9,6 +9,7 @@ reconstruct actors run on it.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ class WorkPool:
 
     def __init__(self, actors: ActorGroup, max_retries: int = 3):
         self.actors, self.max_retries = actors, max_retries
+        self.failures: list[dict[str, float]] = []
+        """One per actor replaced: its slot, seconds from the start of ``finish`` to the failure being known
+        (``detect_s``), and from then until every call of that ``finish`` had its result (``recover_s``)."""
 
     @property
     def restarts(self) -> int:
@@ -57,6 +61,7 @@ class WorkPool:
         """Results in call order; ``progress`` names a progress bar (None: no bar)."""
         results: list[Any] = [None] * len(pending.calls)
         tries = [0] * len(pending.calls)
+        began, detected = time.perf_counter(), []
         bar = tqdm(total=len(pending.calls), desc=progress, disable=progress is None, unit="call")
         while pending.refs:
             (ref,), _ = ray.wait(list(pending.refs), num_returns=1)
@@ -70,10 +75,13 @@ class WorkPool:
                     raise RuntimeError(f"{self.actors.name} call {i} ({pending.method}) lost its actor {tries[i]} times: "
                                        f"{exc}") from exc
                 if self.actors[slot] is actor:  # the first of the dead actor's calls to fail replaces it
+                    detected.append((slot, time.perf_counter()))
                     self.actors.replace(slot)
                 pending.queue.appendleft(i)
             self._send_next(pending, slot)
         bar.close()
+        done = time.perf_counter()
+        self.failures.extend({"slot": slot, "detect_s": at - began, "recover_s": done - at} for slot, at in detected)
         return results
 
     def map(self, method: str, calls: Sequence[tuple], progress: str | None = None) -> list[Any]:

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from physar_ray import storage
+from physar_ray import faults, storage
 from physar_ray.config import replace
-from physar_ray.grpo.controller import GRPOController, run_grpo
+from physar_ray.grpo.controller import RESULT_GRACE_S, GRPOController, run_grpo
 from tests.conftest import PLACED, actors_asking_for
 from tests.unit.grpo.grpo_helpers import build_world, tiny_config
 
@@ -119,6 +119,60 @@ def test_colocated_pairs_share_bundles_sleep_through_the_update_and_stay_in_sync
         assert all(r["learner"] == 0.5 for a, r in actors_asking_for("learner").items() if a not in before)
     finally:
         ctl.shutdown()
+
+
+def test_a_rollout_actor_that_dies_inside_the_gloo_broadcast_fails_the_sync_within_the_bound_and_is_replaced(
+        ray_local, world):
+    cfg, model_dir, tok_dir, data, root = world
+    out = root / "run-broadcast-fault"
+    bound = 10.0
+    # the broadcast of version 2 (after step 1): rollout actor 1 has received the version, not the weights, and dies
+    cfg = replace(tiny_config("data.splits=[rl,eval_ood]", "grpo.sync.backend=gloo", "grpo.rollout.num_workers=2"),
+                  {"run.faults": ["grpo.rollout_sync[1]@2"], "grpo.sync.member_timeout_s": bound})
+    ctl = GRPOController(cfg, model_dir, tok_dir, data, str(out))
+    try:
+        steps = [ctl.run_step() for _ in range(3)]
+        learner = ctl.learners.state_dict()
+        rollouts = ray_local.get([r.state_dict.remote() for r in ctl.rollouts])
+    finally:
+        ctl.shutdown()
+    assert (out / "faults" / "grpo.rollout_sync[1]@2.fired").exists()
+    assert [s["grpo/weights_version"] for s in steps] == [0, 1, 2]  # no version skipped or repeated
+    assert [s["grpo/rollout_restarts"] for s in steps] == [0, 1, 1]
+    assert [s["grpo/sync_failures"] for s in steps] == [0, 1, 1]
+    assert [s["grpo/videos_scored"] for s in steps] == [cfg.grpo.batch_size] * 3
+    assert all(torch.equal(learner[k], r[k]) for r in rollouts for k in learner)  # the replacement got version 3
+    (event,) = faults.events(str(out))
+    assert event["phase"] == "sync" and event["slot"] == 1 and event["version"] == 2
+    assert event["detect_s"] < bound, event  # not the 10-minute collective timeout
+    assert event["recover_s"] < 6 * bound, event
+    print(f"broadcast fault: detected in {event['detect_s']:.2f}s, recovered in {event['recover_s']:.2f}s "
+          f"(grpo.sync.member_timeout_s={bound:g}), sync took {steps[1]['time/sync_s']:.2f}s")
+
+
+def test_a_rollout_actor_that_hangs_inside_the_gloo_broadcast_is_given_up_on_after_the_bound_and_replaced(
+        ray_local, world):
+    cfg, model_dir, tok_dir, data, root = world
+    out = root / "run-broadcast-hang"
+    bound = 5.0
+    # rollout actor 0 stops (SIGSTOP) inside the broadcast of version 1: alive, its sockets open, answering nothing
+    cfg = replace(tiny_config("data.splits=[rl,eval_ood]", "grpo.sync.backend=gloo", "grpo.rollout.num_workers=2"),
+                  {"run.faults": ["grpo.rollout_sync_hang[0]@1"], "grpo.sync.member_timeout_s": bound})
+    ctl = GRPOController(cfg, model_dir, tok_dir, data, str(out))
+    try:
+        steps = [ctl.run_step() for _ in range(2)]
+    finally:
+        ctl.shutdown()
+    assert [s["grpo/weights_version"] for s in steps] == [0, 1]
+    assert [s["grpo/rollout_restarts"] for s in steps] == [1, 1] and steps[0]["grpo/sync_failures"] == 1
+    (event,) = faults.events(str(out))
+    assert event["slot"] == 0 and event["version"] == 1 and "hung" in event["fault"], event
+    # a hung member is known when the learner's collective times out: the bound, not 10 minutes; it is given up on
+    # (and killed) when it has not answered within the bound (+ RESULT_GRACE_S) after that
+    assert bound <= event["detect_s"] < bound + 5, event
+    assert event["recover_s"] < bound + RESULT_GRACE_S + 60, event
+    print(f"hung broadcast member: detected in {event['detect_s']:.2f}s, recovered in {event['recover_s']:.2f}s "
+          f"(grpo.sync.member_timeout_s={bound:g})")
 
 
 def test_dpo_objective_trains_on_the_groups_preference_pairs_through_the_same_loop(ray_local, world):

