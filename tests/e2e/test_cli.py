@@ -65,6 +65,17 @@ def test_run_writes_a_self_describing_run_folder_then_skips_and_redoes_from_a_st
     assert {p.name for p in (out / "samples" / "generated").glob("*.png")} == {"uniform.png", "parabola.png", "collision.png"}
     assert len(list((out / "samples" / "generated" / "gifs").glob("*.gif"))) == 6
     assert "## Generated videos" in (out / "report.md").read_text()
+    # every training stage tracked into the run folder: one MLflow store, TensorBoard events, the learning curves
+    import mlflow
+
+    from physar_ray.tracking import local_mlflow_uri
+
+    client = mlflow.tracking.MlflowClient(tracking_uri=local_mlflow_uri(str(out)))
+    runs = {r.info.run_name: r for r in client.search_runs([client.get_experiment_by_name("physar").experiment_id])}
+    assert {"tokenizer", "sft", "grpo"} <= set(runs)
+    assert client.get_metric_history(runs["sft"].info.run_id, "sft/loss")
+    assert all(list((out / "tensorboard" / stage).glob("events.out.tfevents.*")) for stage in ("tokenizer", "sft", "grpo"))
+    assert {p.name for p in (out / "curves").glob("*.png")} == {"tokenizer.png", "sft.png", "grpo.png"}
 
     lineage = json.loads((out / "lineage.json").read_text())
     assert set(lineage) == stages and {v["status"] for v in lineage.values()} == {"done"}
