@@ -121,21 +121,29 @@ def test_colocated_pairs_share_bundles_sleep_through_the_update_and_stay_in_sync
         ctl.shutdown()
 
 
-def test_a_rollout_actor_that_dies_inside_the_gloo_broadcast_fails_the_sync_within_the_bound_and_is_replaced(
-        ray_local, world):
+def _gloo_run_with_fault(ray_local, world, name: str, fault: str, bound: float, num_steps: int):
+    """``num_steps`` GRPO steps over gloo with 2 rollout actors and ``fault`` injected (grpo.sync.member_timeout_s
+    = ``bound``): (cfg, out folder, step metrics, learner weights, rollout actors' weights) at the end."""
     cfg, model_dir, tok_dir, data, root = world
-    out = root / "run-broadcast-fault"
-    bound = 10.0
-    # the broadcast of version 2 (after step 1): rollout actor 1 has received the version, not the weights, and dies
+    out = root / name
     cfg = replace(tiny_config("data.splits=[rl,eval_ood]", "grpo.sync.backend=gloo", "grpo.rollout.num_workers=2"),
-                  {"run.faults": ["grpo.rollout_sync[1]@2"], "grpo.sync.member_timeout_s": bound})
+                  {"run.faults": [fault], "grpo.sync.member_timeout_s": bound})
     ctl = GRPOController(cfg, model_dir, tok_dir, data, str(out))
     try:
-        steps = [ctl.run_step() for _ in range(3)]
+        steps = [ctl.run_step() for _ in range(num_steps)]
         learner = ctl.learners.state_dict()
         rollouts = ray_local.get([r.state_dict.remote() for r in ctl.rollouts])
     finally:
         ctl.shutdown()
+    return cfg, out, steps, learner, rollouts
+
+
+def test_a_rollout_actor_that_dies_inside_the_gloo_broadcast_fails_the_sync_within_the_bound_and_is_replaced(
+        ray_local, world):
+    bound = 10.0
+    # the broadcast of version 2 (after step 1): rollout actor 1 has received the version, not the weights, and dies
+    cfg, out, steps, learner, rollouts = _gloo_run_with_fault(ray_local, world, "run-broadcast-fault",
+                                                              "grpo.rollout_sync[1]@2", bound, 3)
     assert (out / "faults" / "grpo.rollout_sync[1]@2.fired").exists()
     assert [s["grpo/weights_version"] for s in steps] == [0, 1, 2]  # no version skipped or repeated
     assert [s["grpo/rollout_restarts"] for s in steps] == [0, 1, 1]
@@ -152,17 +160,10 @@ def test_a_rollout_actor_that_dies_inside_the_gloo_broadcast_fails_the_sync_with
 
 def test_a_rollout_actor_that_hangs_inside_the_gloo_broadcast_is_given_up_on_after_the_bound_and_replaced(
         ray_local, world):
-    cfg, model_dir, tok_dir, data, root = world
-    out = root / "run-broadcast-hang"
     bound = 5.0
     # rollout actor 0 stops (SIGSTOP) inside the broadcast of version 1: alive, its sockets open, answering nothing
-    cfg = replace(tiny_config("data.splits=[rl,eval_ood]", "grpo.sync.backend=gloo", "grpo.rollout.num_workers=2"),
-                  {"run.faults": ["grpo.rollout_sync_hang[0]@1"], "grpo.sync.member_timeout_s": bound})
-    ctl = GRPOController(cfg, model_dir, tok_dir, data, str(out))
-    try:
-        steps = [ctl.run_step() for _ in range(2)]
-    finally:
-        ctl.shutdown()
+    _, out, steps, learner, rollouts = _gloo_run_with_fault(ray_local, world, "run-broadcast-hang",
+                                                            "grpo.rollout_sync_hang[0]@1", bound, 2)
     assert [s["grpo/weights_version"] for s in steps] == [0, 1]
     assert [s["grpo/rollout_restarts"] for s in steps] == [1, 1] and steps[0]["grpo/sync_failures"] == 1
     (event,) = faults.events(str(out))
@@ -171,6 +172,7 @@ def test_a_rollout_actor_that_hangs_inside_the_gloo_broadcast_is_given_up_on_aft
     # (and killed) when it has not answered within the bound (+ RESULT_GRACE_S) after that
     assert bound <= event["detect_s"] < bound + 5, event
     assert event["recover_s"] < bound + RESULT_GRACE_S + 60, event
+    assert all(torch.equal(learner[k], r[k]) for r in rollouts for k in learner)  # the replacement serves version 1
     print(f"hung broadcast member: detected in {event['detect_s']:.2f}s, recovered in {event['recover_s']:.2f}s "
           f"(grpo.sync.member_timeout_s={bound:g})")
 
