@@ -3,6 +3,7 @@
 ::
 
     <run>/config.resolved.yaml  lineage.json  summary.json  report.md  run.log (the driver's log)
+    <run>/models_by_level.png   v_err of the policies and the reference predictors per scenario and set
     <run>/data/                 videos (`physar data generate`)
     <run>/samples/              <scenario>.png sample sheets, gifs/; generated/: the policies' videos beside the truth
     <run>/tokenizer/            the DDT tokenizer (model.safetensors, tokenizer.json)
@@ -28,6 +29,7 @@ from physar_ray import storage
 CONFIG = "config.resolved.yaml"
 LINEAGE = "lineage.json"
 SUMMARY = "summary.json"
+MODELS_PLOT = "models_by_level.png"
 REPORT = "report.md"
 LOG = "run.log"
 DATA = "data"

@@ -27,7 +27,8 @@ from physar_ray.config import Config, dump, replace, to_dict
 from physar_ray.layout import RunLayout
 from physar_ray.provenance import code_changes, code_version
 from physar_ray.report.curves import write_curves
-from physar_ray.report.run_report import build_summary, report_markdown
+from physar_ray.report.plots import verr_by_level
+from physar_ray.report.run_report import POLICIES, REFERENCES, build_summary, compared_groups, report_markdown
 from physar_ray.run_log import RunLog
 
 log = logging.getLogger("physar.pipeline")
@@ -68,7 +69,7 @@ def _samples(cfg: Config, run: RunLayout) -> None:
 def _floor(cfg: Config, run: RunLayout) -> None:
     from physar_ray.eval.score import score_dataset
 
-    score_dataset(run.data, run.evaluation(layout.FLOOR), cfg)
+    score_dataset(run.data, run.evaluation(layout.FLOOR), cfg, "ground_truth")
 
 
 def _tokenizer(cfg: Config, run: RunLayout) -> None:
@@ -94,7 +95,7 @@ def _recon(cfg: Config, run: RunLayout) -> None:
 
     recon = run.path(layout.RECON)
     reconstruct(cfg, run.tokens, run.tokenizer, recon, splits=RECON_SPLITS)
-    score_dataset(recon, run.evaluation(layout.RECON), cfg, baselines=())
+    score_dataset(recon, run.evaluation(layout.RECON), cfg, "reconstruction", baselines=())
 
 
 def _sft(cfg: Config, run: RunLayout) -> None:
@@ -109,7 +110,7 @@ def _evaluate(model: str) -> Callable[[Config, RunLayout], None]:
     def evaluate(cfg: Config, run: RunLayout) -> None:
         from physar_ray.eval.model import evaluate_model
 
-        evaluate_model(cfg, run.model(model), run.tokenizer, run.tokens, run.evaluation(model))
+        evaluate_model(cfg, run.model(model), run.tokenizer, run.tokens, run.evaluation(model), model)
 
     return evaluate
 
@@ -252,6 +253,8 @@ def _run_stages(cfg: Config, run: RunLayout, start_from: str | None, run_log: Ru
     _generated_samples(run, ran)
     took = {name: entry["wall_s"] for name, entry in lineage.items() if "wall_s" in entry}
     write_curves(run.root)
+    if groups := compared_groups(run.root):
+        storage.write_bytes(run.path(layout.MODELS_PLOT), verr_by_level(groups, (*REFERENCES, *POLICIES)))
     summary = build_summary(cfg.run.preset, cfg.hash(), {**took, "total": round(sum(took.values()), 2)}, run.root)
     summary["this_run"] = {"stages": ran, "wall_s": round(time.perf_counter() - start, 2)}
     storage.write_json(run.path(layout.SUMMARY), summary)

@@ -21,11 +21,21 @@ def _prepared(command: Command) -> Callable[[argparse.Namespace], None]:
     return lambda args: command(args, command_config(args))
 
 
+def source_name(value: str) -> str:
+    """--source: a non-empty name that is no reference predictor's (their rows carry those names)."""
+    from physar_ray.measure.baselines import PREDICTORS
+
+    if not value or value in PREDICTORS:
+        raise argparse.ArgumentTypeError(f"--source {value!r}: name the videos (e.g. ground_truth, sft); "
+                                         f"{', '.join(PREDICTORS)} are the reference predictors' names")
+    return value
+
+
 def _score(args: argparse.Namespace, cfg: Config) -> None:
     from physar_ray.eval.score import score_dataset
     from physar_ray.measure.baselines import PREDICTORS
 
-    metrics = score_dataset(args.videos, args.out, cfg, () if args.no_baselines else tuple(PREDICTORS))
+    metrics = score_dataset(args.videos, args.out, cfg, args.source, () if args.no_baselines else tuple(PREDICTORS))
     total = metrics["total"]
     print(f"scored {total['count']} videos ({total['floored']} floored): mean v_err {total['v_err']}, "
           f"mean reward {total['reward']}; report: {storage.join(args.out, 'report.md')}")
@@ -41,8 +51,8 @@ def _baselines(args: argparse.Namespace, cfg: Config) -> None:
 def _model(args: argparse.Namespace, cfg: Config) -> None:
     from physar_ray.eval.model import evaluate_model
 
-    metrics = evaluate_model(cfg, args.model, args.tokenizer, args.tokens, args.out)
-    for scenario, cols in sorted(metrics["table1"].get("data", {}).items()):
+    metrics = evaluate_model(cfg, args.model, args.tokenizer, args.tokens, args.out, args.source)
+    for scenario, cols in sorted(metrics["table1"].get(args.source, {}).items()):
         cells = ", ".join(f"{c} {v['v_err']:.3f}" if v.get("v_err") is not None else f"{c} —" for c, v in cols.items())
         print(f"{scenario:10s} v_err: {cells}")
     print(f"report: {storage.join(args.out, 'report.md')}")
@@ -76,19 +86,25 @@ def add_eval_commands(stages: argparse._SubParsersAction) -> None:
                     (("videos", "the videos to score, with their ground truth"), ("out", "")))
     score.add_argument("--no-baselines", action="store_true",
                        help="skip the static and constant-velocity reference rows (3x faster)")
+    score.add_argument("--source", default="ground_truth", type=source_name,
+                       help="what the videos are, written as their rows' source beside the predictors' "
+                            "(ground_truth, reconstruction, sft, ...; default: ground_truth)")
     add_config_args(score)
     add_config_args(command(
         "baselines", _baselines,
         "write the static and constant-velocity predictions of a dataset in the video schema",
         "Writes OUT/static/... and OUT/constant_velocity/... mirroring the dataset's shards.",
         (("videos", ""), ("out", ""))))
-    add_config_args(command(
+    model = command(
         "model", _model, "generate with an LM on the eval sets (eval_iid, eval_ood, held-out rl), decode, score",
         "One sample per condition (generate.sampling), at most generate.eval_per_scenario conditions per "
         "scenario and set. Writes OUT/generated/ (token videos), OUT/videos/ (decoded) and the "
         "`eval score` outputs (metrics.json with IID / OOD / RL columns, report.md, plots).",
         (("model", ""), ("tokenizer", "the one the model's tokens come from"),
-         ("tokens", "with eval_iid / eval_ood / rl splits"), ("out", ""))))
+         ("tokens", "with eval_iid / eval_ood / rl splits"), ("out", "")))
+    model.add_argument("--source", default="policy", type=source_name,
+                       help="the policy's name in the rows and tables (e.g. sft, grpo; default: policy)")
+    add_config_args(model)
     text = "sample continuations of each video's condition frames with the LM; writes generated.parquet"
     add_config_args(command(
         "generate", _generate, text, text,

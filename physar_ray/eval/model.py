@@ -68,9 +68,10 @@ def decodings(cfg: Config) -> dict[str, SamplingConfig]:
     return chosen
 
 
-def evaluate_model(cfg: Config, model_uri: str, tokenizer_uri: str, tokens_uri: str, out_uri: str) -> dict:
+def evaluate_model(cfg: Config, model_uri: str, tokenizer_uri: str, tokens_uri: str, out_uri: str,
+                   source: str = "policy") -> dict:
     """Generate, decode and score for each of :func:`decodings`; returns the metrics of the first
-    (``table1``: {"data": {scenario: {iid, ood, rl}}})."""
+    (``table1``: {source: {scenario: {iid, ood, rl}}}; ``source`` names the policy, e.g. sft)."""
     storage.check_writable(out_uri)
     table = evaluation_videos(cfg, storage.read_table(tokens_uri))
     chosen = decodings(cfg)
@@ -86,7 +87,7 @@ def evaluate_model(cfg: Config, model_uri: str, tokenizer_uri: str, tokens_uri: 
     results = {}
     for name, folder in folders.items():
         reconstruct(cfg, storage.join(folder, "generated"), tokenizer_uri, storage.join(folder, EVAL_VIDEOS))
-        results[name] = score_dataset(storage.join(folder, EVAL_VIDEOS), folder, cfg, baselines=())
+        results[name] = score_dataset(storage.join(folder, EVAL_VIDEOS), folder, cfg, source, baselines=())
     return results[""]
 
 

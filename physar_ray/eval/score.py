@@ -35,14 +35,18 @@ def video_files(data_uri: str) -> list[str]:
     return files
 
 
-def score_dataset(data_uri: str, out_uri: str, cfg: Config, baselines: tuple[str, ...] = tuple(PREDICTORS)) -> dict:
-    """Score every video (and each reference predictor on it); write the outputs; return metrics."""
+def score_dataset(data_uri: str, out_uri: str, cfg: Config, source: str,
+                  baselines: tuple[str, ...] = tuple(PREDICTORS)) -> dict:
+    """Score every video (and each reference predictor on it); write the outputs; return metrics.
+
+    ``source`` names what the videos are (ground_truth, reconstruction, sft, ...): the ``source``
+    of their rows, beside the predictors' names."""
     files = video_files(data_uri)
     storage.check_writable(out_uri)
     ensure_ray(cfg.run)
     pool = RewardPool(cfg.measure, cfg.data.cond_frames)
     try:
-        rows = pool.score_files(files, baselines)
+        rows = pool.score_files(files, source, baselines)
     finally:
         pool.shutdown()
     if not rows:
@@ -58,7 +62,7 @@ def score_dataset(data_uri: str, out_uri: str, cfg: Config, baselines: tuple[str
 
 def extremes(rows: list[dict]) -> list[tuple[str, dict]]:
     """The best and worst scored videos of the dataset itself (lowest and highest v_err)."""
-    ok = [r for r in rows if r["source"] == "data" and r["reason"] == "ok" and math.isfinite(r["v_err"])]
+    ok = [r for r in rows if r["source"] not in PREDICTORS and r["reason"] == "ok" and math.isfinite(r["v_err"])]
     if not ok:
         return []
     ok.sort(key=lambda r: r["v_err"])
@@ -76,7 +80,7 @@ def write_plots(rows: list[dict], metrics: dict, out_uri: str, cfg: Config) -> l
                        cfg.measure.min_area_px, cfg.measure.rim_px)
         panels.append((title, rec, tracks))
     images = {
-        VERR_PLOT: plots.verr_by_ood_level(metrics),
+        VERR_PLOT: plots.verr_by_level(metrics["groups"]),
         "trajectories.png": plots.trajectories(panels) if panels else None,
         "reward_vs_verr.png": plots.reward_vs_verr(rows, cfg.measure),
     }

@@ -14,7 +14,7 @@ import numpy as np
 from physar_ray.config import MeasureConfig
 from physar_ray.measure import errors
 from physar_ray.measure.phyworld import phyworld_score
-from physar_ray.measure.baselines import predict
+from physar_ray.measure.baselines import PREDICTORS, predict
 from physar_ray.measure.reward import mass_reward, physics_reward, velocity_reward
 from physar_ray.measure.tracker import MISSING, Tracks, check_frames, track
 from physar_ray.records import States, VideoRecord
@@ -134,13 +134,17 @@ ROW_KEYS = ("source", "scenario", "split", "ood_level", "seed", "index")
 """Columns that identify a per-video row; the VideoScore fields follow them."""
 
 
-def score_record(record: VideoRecord, cfg: MeasureConfig, cond_frames: int, baselines: tuple[str, ...] = ()) -> list[dict]:
+def score_record(record: VideoRecord, cfg: MeasureConfig, cond_frames: int, source: str,
+                 baselines: tuple[str, ...] = ()) -> list[dict]:
     """Rows (ROW_KEYS + VideoScore fields) for a video and for each named reference predictor.
 
-    source is "data" for the record's own frames, else the predictor's name (baselines.PREDICTORS).
+    The row of the record's own frames carries ``source`` (what the video is: ground_truth,
+    reconstruction, sft, grpo, ...); a predictor's row carries its name (baselines.PREDICTORS).
     """
+    if source in PREDICTORS:
+        raise ValueError(f"source {source!r} is the name of a reference predictor; name the videos otherwise")
     rows = []
-    for source, rec in [("data", record)] + [(name, predict(name, record, cond_frames)) for name in baselines]:
+    for source, rec in [(source, record)] + [(name, predict(name, record, cond_frames)) for name in baselines]:
         score = score_video(rec.frames, rec.states, cfg, cond_frames)
         keys = (source, rec.scenario, rec.split, rec.ood_level, rec.seed, rec.index)
         rows.append({**dict(zip(ROW_KEYS, keys)), **score.as_row()})

@@ -2,7 +2,7 @@
 
 Both policies are evaluated on exactly the same conditions (`physar eval model` picks them from
 the tokens dataset by key), so each condition's two videos form a pair and the per-condition
-spread cancels out of the difference. Rows are the ``source == "data"`` rows of two
+spread cancels out of the difference. Rows are the policies' own rows (no reference predictor's) of two
 per_video.parquet tables, keyed by PAIR_KEY.
 
 A pair enters a metric's difference only when both videos were tracked (reason "ok") and the
@@ -17,6 +17,7 @@ import math
 from collections import defaultdict
 
 from physar_ray.config import SCENARIOS
+from physar_ray.measure.baselines import PREDICTORS
 from physar_ray.report.statistics import paired_difference
 from physar_ray.report.tables import TABLE1_SPLITS
 
@@ -27,7 +28,7 @@ PAIRED_METRICS = ("v_err", "v_drift")
 def _by_key(rows: list[dict], side: str) -> dict[tuple, dict]:
     keyed: dict[tuple, dict] = {}
     for r in rows:
-        if r["source"] != "data":
+        if r["source"] in PREDICTORS:
             continue
         key = tuple(r[k] for k in PAIR_KEY)
         if key in keyed:

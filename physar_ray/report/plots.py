@@ -5,6 +5,7 @@ reward curve and a sweep's trials (`physar tune sweep`). Every stage turns its f
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np  # noqa: E402
 from physar_ray.config import SCENARIOS, MeasureConfig  # noqa: E402
 from physar_ray.measure.tracker import Tracks  # noqa: E402
 from physar_ray.records import VideoRecord  # noqa: E402
+from physar_ray.report import tables  # noqa: E402
 
 BALL_STYLES = ("tab:red", "tab:blue")
 
@@ -34,22 +36,45 @@ def figure_png(fig: plt.Figure, dpi: float | str = "figure") -> bytes:
     return buf.getvalue()
 
 
-def verr_by_ood_level(metrics: dict) -> bytes:
-    """Mean v_err per OOD level (0 = eval_iid) and scenario, one panel per source, log scale."""
-    sources = sorted({g["source"] for g in metrics["groups"]}, key=lambda s: s != "data")
-    fig, axes = plt.subplots(1, len(sources), figsize=(4.5 * len(sources), 3.5), squeeze=False)
-    for ax, source in zip(axes[0], sources):
-        for scenario in SCENARIOS:
-            pts = sorted((g["ood_level"], g["v_err"]) for g in metrics["groups"]
-                         if g["source"] == source and g["scenario"] == scenario
-                         and g["split"] in ("eval_iid", "eval_ood") and g["v_err"] is not None)
-            if pts:
-                ax.plot(*zip(*pts), "o-", label=scenario)
-        ax.set_yscale("log")
-        ax.set_xlabel("OOD level (0 = IID)")
-        ax.set_ylabel("mean v_err (units/s)")
-        ax.set_title(source)
-        ax.legend(fontsize=7)
+SET_ORDER = {"eval_iid": 0, "eval_ood": 1, "rl": 2}
+MARKERS = "os^vDP<>"
+
+
+def verr_by_level(groups: list[dict], order: tuple[str, ...] = ()) -> bytes:
+    """v_err, mean with its 95 % interval, per scenario (one panel each) and set: IID, each OOD level
+    named by what it draws out of range (r, v, r+v, ...), RL. One marker per source side by side and
+    no lines between levels: they are categories, not a scale. Log axis. Sources named in ``order``
+    come first, in that order."""
+    scenarios = [s for s in SCENARIOS if any(g["scenario"] == s for g in groups)]
+    found = tables.sources({"groups": groups})
+    sources = [s for s in order if s in found] + [s for s in found if s not in order]
+    width = 0.8 / len(sources)
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(3.2 + 1.6 * len(scenarios) * len(sources) ** 0.5, 3.6),
+                             squeeze=False)
+    for ax, scenario in zip(axes[0], scenarios):
+        mine = {(g["source"], SET_ORDER[g["split"]], g["ood_level"]): g for g in groups
+                if g["scenario"] == scenario and g["split"] in SET_ORDER}
+        cells = sorted({key[1:] for key in mine})
+        for i, (source, marker) in enumerate(zip(sources, itertools.cycle(MARKERS))):
+            xs, ys, below, above = [], [], [], []
+            for x, cell in enumerate(cells):
+                group = mine.get((source, *cell))
+                est = (group or {}).get("ci", {}).get("v_err") or {"mean": (group or {}).get("v_err")}
+                if est["mean"] is None:
+                    continue
+                xs.append(x - 0.4 + width * (i + 0.5))
+                ys.append(est["mean"])
+                below.append(est["mean"] - est["low"] if est.get("low") is not None else 0.0)
+                above.append(est["high"] - est["mean"] if est.get("high") is not None else 0.0)
+            ax.errorbar(xs, ys, yerr=[below, above], fmt=marker, ms=4, capsize=2, lw=1, label=source)
+        names = [tables.set_name(scenario, split, level) for split, level in
+                 ((next(s for s, o in SET_ORDER.items() if o == order), level) for order, level in cells)]
+        ax.set_xticks(range(len(cells)), names, rotation=45, fontsize=7)
+        ax.set_yscale("log", nonpositive="clip")
+        ax.set_title(scenario)
+        ax.grid(axis="y", alpha=0.3, which="both")
+    axes[0][0].set_ylabel("v_err (units/s): mean, 95 % CI")
+    axes[0][-1].legend(fontsize=7)
     return figure_png(fig, EVAL_DPI)
 
 

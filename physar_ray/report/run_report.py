@@ -2,7 +2,7 @@
 
 ``table4`` (per scenario, eval_iid videos): the tracker floor on the originals next to the
 tokenizer's reconstruction. ``models``: v_err / v_drift / r_err (means over the tracked videos),
-``ci`` (count, mean and 95 % bootstrap interval of v_err and v_drift) and the tracked fraction per
+``ci`` (count, mean and 95 % bootstrap interval of v_err, v_drift, r_err and the tracked fraction) per
 scenario on the iid, ood and rl evaluation sets for the reference predictors (static,
 constant_velocity) and each trained policy. The predictors are scored on exactly the videos the
 policies were evaluated on (from the floor stage's per-video rows), so every row of a table shares
@@ -11,15 +11,17 @@ its videos. ``paired``: ``grpo_vs_sft``, the per-condition difference GRPO − S
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from physar_ray import layout, storage
 from physar_ray.config import SCENARIOS
 from physar_ray.layout import DECODING, METRICS, PER_VIDEO, ROLLOUT_SAMPLING, RunLayout
-from physar_ray.report.paired import counts_markdown, paired_comparison, paired_markdown
-from physar_ray.report.tables import CI_METRICS, TABLE1_SPLITS, cell, fmt, summarise
+from physar_ray.report.paired import PAIRED_METRICS, counts_markdown, paired_comparison, paired_markdown
+from physar_ray.report.tables import TABLE1_SPLITS, cell, fmt, group_metrics, own_table1
 
 REFERENCES = ("static", "constant_velocity")
 POLICIES = (layout.SFT, layout.GRPO)
@@ -49,33 +51,40 @@ def table4(out: str) -> dict:
     if floor is None or recon is None:
         return {}
     rows = {}
-    for scenario, cols in recon["table1"].get("data", {}).items():
+    for scenario, cols in own_table1(recon).items():
         rec = cols.get("iid", {})
-        rows[scenario] = {"floor_v_err": floor["table1"]["data"].get(scenario, {}).get("iid", {}).get("v_err"),
+        rows[scenario] = {"floor_v_err": own_table1(floor).get(scenario, {}).get("iid", {}).get("v_err"),
                           "recon_v_err": rec.get("v_err"), "recon_r_err": rec.get("r_err"),
                           "recon_centre_px": rec.get("centre_err_px"), "recon_phyworld": rec.get("phyworld"),
                           "recon_found": rec.get("valid_fraction")}
     return rows
 
 
-def _reference_rows(out: str, keys: set[tuple]) -> dict[str, dict]:
-    """table1-shaped summaries of the predictors' floor-stage rows restricted to ``keys``."""
+def _reference_videos(out: str, keys: set[tuple]) -> list[dict]:
+    """The predictors' floor-stage per-video rows of the conditions ``keys`` (KEY tuples)."""
     uri = RunLayout(out).evaluation(layout.FLOOR, PER_VIDEO)
-    if not storage.exists(uri):
-        return {}
+    if not keys or not storage.exists(uri):
+        return []
     table = storage.read_table(uri)
-    result: dict[str, dict] = {}
-    for source in REFERENCES:
-        rows = table.filter(pc.equal(table.column("source"), source)).to_pylist()
-        nested: dict[str, dict] = {}
-        for column, split in TABLE1_SPLITS.items():
-            for scenario in SCENARIOS:
-                members = [r for r in rows if (r["scenario"], r["split"], r["index"]) in keys
-                           and r["split"] == split and r["scenario"] == scenario]
-                if members:
-                    nested.setdefault(scenario, {})[column] = summarise(members)
-        result[source] = nested
-    return result
+    rows = table.filter(pc.is_in(table.column("source"), pa.array(REFERENCES))).to_pylist()
+    return [r for r in rows if tuple(r[k] for k in KEY) in keys]
+
+
+def _evaluated_keys(out: str, policies: Iterable[str]) -> set[tuple]:
+    keys: set[tuple] = set()
+    for name in policies:
+        per_video = storage.read_table(RunLayout(out).evaluation(name, PER_VIDEO), columns=list(KEY))
+        keys |= set(zip(*(per_video.column(k).to_pylist() for k in KEY)))
+    return keys
+
+
+def compared_groups(out: str) -> list[dict]:
+    """``group_metrics`` groups (per source, scenario, split, OOD level) of the evaluated policies' own
+    videos and of the reference predictors on the same conditions: what plots.verr_by_level draws."""
+    rows = [{**r, "source": name} for name in POLICIES if (own := _policy_rows(out, name))
+            for r in own if r["source"] not in REFERENCES]
+    rows += _reference_videos(out, {tuple(r[k] for k in KEY) for r in rows})
+    return group_metrics(rows)["groups"] if rows else []
 
 
 def decoding(out: str, folder: str) -> str | None:
@@ -86,16 +95,14 @@ def decoding(out: str, folder: str) -> str | None:
 
 def models(out: str) -> dict:
     policies = {name: m for name in POLICIES if (m := _metrics(out, name)) is not None}
-    found: dict[str, dict] = {name: _columns(m["table1"].get("data", {})) for name, m in policies.items()}
+    found: dict[str, dict] = {name: _columns(own_table1(m)) for name, m in policies.items()}
     for name in policies:  # the same policies under GRPO's exploration sampling (generate.eval_rollout_sampling)
         sampled = _metrics(out, f"{name}/{ROLLOUT_SAMPLING}")
         if sampled is not None:
-            found[f"{name} ({decoding(out, f'{name}/{ROLLOUT_SAMPLING}')})"] = _columns(sampled["table1"].get("data", {}))
-    keys: set[tuple] = set()
-    for name in policies:
-        per_video = storage.read_table(RunLayout(out).evaluation(name, PER_VIDEO), columns=list(KEY))
-        keys |= set(zip(*(per_video.column(k).to_pylist() for k in KEY)))
-    references = {name: _columns(t) for name, t in _reference_rows(out, keys).items()} if keys else {}
+            found[f"{name} ({decoding(out, f'{name}/{ROLLOUT_SAMPLING}')})"] = _columns(own_table1(sampled))
+    reference_rows = _reference_videos(out, _evaluated_keys(out, policies))
+    table1 = group_metrics(reference_rows)["table1"] if reference_rows else {}
+    references = {name: _columns(table1[name]) for name in REFERENCES if name in table1}
     return {**references, **found}
 
 
@@ -122,17 +129,6 @@ def build_summary(preset: str, config_hash: str, wall: dict[str, float], out: st
     return summary
 
 
-def _models_table(rows: dict, metric: str) -> str:
-    """Means as `IID / OOD / RL` per scenario, one row per model."""
-    scenarios = [s for s in SCENARIOS if any(s in r for r in rows.values())]
-    head = "| model | " + " | ".join(f"{s} IID / OOD / RL" for s in scenarios) + " |"
-    lines = [head, "| --- |" + " --- |" * len(scenarios)]
-    for name, per in rows.items():
-        cells = [" / ".join(fmt(per.get(s, {}).get(c, {}).get(metric)) for c in TABLE1_SPLITS) for s in scenarios]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def _models_ci_table(rows: dict, metric: str) -> str:
     """One row per model and scenario, a column per set: `mean [95 % CI] (videos)`."""
     lines = ["| model | scenario | IID | OOD | RL |", "| --- | --- | --- | --- | --- |"]
@@ -155,7 +151,7 @@ def _paired_parts(comparison: dict) -> list[str]:
              f"Each condition is generated by both policies; cells: mean of {b} − {a} over the conditions where both "
              f"videos were tracked [95 % bootstrap interval] (pairs; how often {b} is lower). An untracked video "
              "leaves its pair out; the counts are below."]
-    for metric in CI_METRICS:
+    for metric in PAIRED_METRICS:
         parts += [f"### {metric}", paired_markdown(cells, metric, b)]
     return parts + ["### Conditions per cell", counts_markdown(cells, a, b)]
 
@@ -177,9 +173,15 @@ def report_markdown(summary: dict[str, Any], out: str) -> str:
                   _models_ci_table(summary["models"], "v_err"),
                   "## Mean-velocity error v_drift (units/s; like v_err but blind to frame-to-frame jitter)",
                   _models_ci_table(summary["models"], "v_drift"),
-                  "## Radius error r_err (relative)", _models_table(summary["models"], "r_err"),
+                  "## Radius error r_err (relative; mean over the tracked videos [95 % interval] (videos))",
+                  _models_ci_table(summary["models"], "r_err"),
                   "## Tracked fraction (videos whose balls the tracker follows; the means above are over these)",
-                  _models_table(summary["models"], "tracked")]
+                  "Cells: fraction [95 % bootstrap interval] (all videos of the cell).",
+                  _models_ci_table(summary["models"], "tracked")]
+    if storage.exists(RunLayout(out).path(layout.MODELS_PLOT)):
+        parts += ["The models and the reference predictors on the same videos, per scenario and set (OOD levels "
+                  "named by what they draw out of range), mean v_err with its 95 % interval:",
+                  f"![v_err by model, scenario and set]({layout.MODELS_PLOT})"]
     if summary["paired"]:
         parts += _paired_parts(summary["paired"]["grpo_vs_sft"])
     if summary["table4"]:
@@ -194,8 +196,7 @@ def report_markdown(summary: dict[str, Any], out: str) -> str:
                   + f" (preset: `{layout.TUNE_BEST}`, table: `{layout.TUNE}/trials.csv`)."]
     images = [("Tokenizer training", layout.TOKENIZER_CURVES), ("SFT loss", layout.SFT_CURVES),
               ("GRPO reward, KL and held-out v_err", layout.GRPO_CURVES), ("GRPO reward curve", layout.REWARD_CURVE),
-              ("SFT v_err by OOD level", layout.evaluation(layout.SFT, layout.VERR_PLOT)),
-              ("GRPO v_err by OOD level", layout.evaluation(layout.GRPO, layout.VERR_PLOT)), ("Sweep", layout.SWEEP_PLOT),
+              ("Sweep", layout.SWEEP_PLOT),
               *((f"{s} samples", layout.samples_sheet(s)) for s in SCENARIOS)]
     shown = [f"![{title}]({path})" for title, path in images if storage.exists(RunLayout(out).path(path))]
     if shown:

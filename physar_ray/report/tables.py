@@ -13,15 +13,29 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from physar_ray.config import SCENARIOS
+from physar_ray.measure.baselines import PREDICTORS
+from physar_ray.sim.scenarios import OOD_LEVELS
 from physar_ray.report.statistics import mean_ci
 
 GROUP_KEYS = ("source", "scenario", "split", "ood_level")
 OK_MEANS = ("v_err", "v_drift", "r_err", "centre_err_px", "phyworld", "phyworld_pre", "phyworld_post")
-CI_METRICS = ("v_err", "v_drift")
-"""Metrics whose cells give count, mean and 95 % bootstrap interval (report/statistics.py)."""
+CI_METRICS = ("v_err", "v_drift", "r_err")
+"""Per-video metrics whose cells give count, mean and 95 % bootstrap interval over the tracked videos
+(report/statistics.py)."""
+TRACKED = "tracked"
+"""The fraction of a group's videos that were tracked (reason "ok"), with its bootstrap interval over
+all the group's videos: ``ci["tracked"]``."""
 ALL_MEANS = ("r_vel", "r_mass", "reward", "valid_fraction")
 TABLE1_SPLITS = {"iid": "eval_iid", "ood": "eval_ood", "rl": "rl"}
 """Paper Table 1 columns (in- and out-of-distribution evaluation splits) plus the RL-range set of Table 2."""
+
+
+def set_name(scenario: str, split: str, level: int) -> str:
+    """IID, RL, or an OOD level named by the degrees of freedom it draws out of range (r, v, r+v,
+    r1+v1, ...: sim.scenarios.OOD_LEVELS)."""
+    if split != "eval_ood":
+        return {"eval_iid": "IID", "rl": "RL"}.get(split, split)
+    return "OOD " + "+".join(OOD_LEVELS[scenario].get(level, (str(level),)))
 
 
 def _finite(values: Iterable[float | None]) -> list[float]:
@@ -37,12 +51,14 @@ def summarise(rows: list[dict]) -> dict:
     """Means and counts of one group of per-video rows (None where nothing was measurable).
 
     A column missing from the rows (per_video files written before it existed) counts as not
-    measured. ``ci``: {v_err, v_drift: {count, mean, low, high}} over the "ok" videos.
+    measured. ``ci``: {v_err, v_drift, r_err: {count, mean, low, high}} over the "ok" videos, and
+    {tracked: ...} the tracked fraction over all of them.
     """
     ok = [r for r in rows if r["reason"] == "ok"]
     out: dict = {"count": len(rows), "ok": len(ok), "floored": len(rows) - len(ok)}
     out.update({m: _mean(r.get(m) for r in ok) for m in OK_MEANS})
     out["ci"] = {m: mean_ci(_finite(r.get(m) for r in ok)).as_dict() for m in CI_METRICS}
+    out["ci"][TRACKED] = mean_ci([float(r["reason"] == "ok") for r in rows]).as_dict()
     out["phyworld_count"] = len(_finite(r.get("phyworld") for r in ok))
     out.update({m: _mean(r[m] for r in rows) for m in ALL_MEANS})
     reasons: dict[str, int] = defaultdict(int)
@@ -88,14 +104,23 @@ def ci_cell(est: dict | None, digits: int = 4) -> str:
 
 def cell(group: dict, metric: str) -> str:
     """One table cell of a summarise() group: count, mean and interval for CI_METRICS, else the mean."""
-    if metric in CI_METRICS:
-        return ci_cell(group.get("ci", {}).get(metric))
+    if (metric in CI_METRICS or metric == TRACKED) and metric in group.get("ci", {}):
+        return ci_cell(group["ci"][metric])
     return fmt(group.get(metric))
 
 
-def _sources(metrics: dict) -> list[str]:
+def sources(metrics: dict) -> list[str]:
+    """The sources of a metrics dict: the scored videos' own first, the reference predictors after."""
     names = sorted({g["source"] for g in metrics["groups"]})
-    return sorted(names, key=lambda s: s != "data")  # the scored data first, reference rows after
+    return sorted(names, key=lambda s: s in PREDICTORS)
+
+
+def own_table1(metrics: dict) -> dict:
+    """``table1`` of the scored videos themselves (the one source that is no reference predictor)."""
+    own = [s for s in metrics["table1"] if s not in PREDICTORS]
+    if len(own) > 1:
+        raise ValueError(f"metrics hold videos of several sources {own}; expected one beside the predictors")
+    return metrics["table1"][own[0]] if own else {}
 
 
 def _scenarios(metrics: dict) -> list[str]:
@@ -106,7 +131,7 @@ def table1_markdown(metrics: dict, metric: str) -> str:
     """Paper Table 1 layout: one row per source, `IID / OOD / RL` per scenario (means)."""
     scenarios = _scenarios(metrics)
     lines = ["| source | " + " | ".join(scenarios) + " |", "| --- |" + " --- |" * len(scenarios)]
-    for source in _sources(metrics):
+    for source in sources(metrics):
         cells = []
         for scenario in scenarios:
             cols = metrics["table1"].get(source, {}).get(scenario, {})
@@ -119,7 +144,7 @@ def table1_ci_markdown(metrics: dict, metric: str) -> str:
     """Table 1 with one row per source and scenario and a column per set, each cell
     `mean [95 % CI] (videos)`."""
     lines = ["| source | scenario | IID | OOD | RL |", "| --- | --- | --- | --- | --- |"]
-    for source in _sources(metrics):
+    for source in sources(metrics):
         for scenario in _scenarios(metrics):
             cols = metrics["table1"].get(source, {}).get(scenario, {})
             if cols:
@@ -135,13 +160,16 @@ def ood_level_markdown(metrics: dict, metric: str) -> str:
         return "_no eval_ood videos_"
     lines = ["| source | scenario | " + " | ".join(f"level {lv}" for lv in levels) + " |",
              "| --- | --- |" + " --- |" * len(levels)]
-    for source in _sources(metrics):
+    for source in sources(metrics):
         for scenario in SCENARIOS:
             by_level = {g["ood_level"]: g for g in ood if g["source"] == source and g["scenario"] == scenario}
             if by_level:
                 cells = [cell(by_level[lv], metric) if lv in by_level else "" for lv in levels]
                 lines.append(f"| {source} | {scenario} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    named = [f"{scenario} " + ", ".join(f"{lv} = {set_name(scenario, 'eval_ood', lv)[4:]}" for lv in levels
+                                        if any(g["ood_level"] == lv and g["scenario"] == scenario for g in ood))
+             for scenario in SCENARIOS if any(g["scenario"] == scenario for g in ood)]
+    return "\n".join(lines) + "\n\nLevels (what each draws out of range): " + "; ".join(named) + "."
 
 
 def groups_markdown(metrics: dict) -> str:

@@ -32,13 +32,13 @@ class RewardWorker:
         """One VideoScore per (frames [T, H, W, 3] uint8, States) video, in order."""
         return score_videos(videos, self.cfg, self.cond_frames)
 
-    def score_file(self, uri: str, baselines: tuple[str, ...] = ()) -> list[dict]:
+    def score_file(self, uri: str, source: str, baselines: tuple[str, ...] = ()) -> list[dict]:
         """Per-video rows (measure.score.score_record plus the file's URI) of one Parquet shard."""
         table = storage.read_table(uri)
         check_schema(table.schema, uri)
         records = table_to_records(table)
         return [{**row, "file": uri} for rec in records
-                for row in score_record(rec, self.cfg, self.cond_frames, baselines)]
+                for row in score_record(rec, self.cfg, self.cond_frames, source, baselines)]
 
 
 class RewardPool(WorkPool):
@@ -67,7 +67,8 @@ class RewardPool(WorkPool):
     def score(self, videos: Sequence[ray.ObjectRef]) -> list[VideoScore]:
         return self.gather(self.submit(videos))
 
-    def score_files(self, uris: Sequence[str], baselines: tuple[str, ...] = ()) -> list[dict]:
-        """Per-video rows of every Parquet shard; each actor reads its shards straight from storage."""
-        return [row for rows in self.map("score_file", [(u, baselines) for u in uris], progress="scoring shards")
+    def score_files(self, uris: Sequence[str], source: str, baselines: tuple[str, ...] = ()) -> list[dict]:
+        """Per-video rows of every Parquet shard (``source``: what its videos are, see score_record);
+        each actor reads its shards straight from storage."""
+        return [row for rows in self.map("score_file", [(u, source, baselines) for u in uris], progress="scoring shards")
                 for row in rows]

@@ -60,7 +60,16 @@ def test_run_writes_a_self_describing_run_folder_then_skips_and_redoes_from_a_st
             counts = json.loads((folder / "metrics.json").read_text())["total"]["count"]
             assert counts == 3 * (2 + 2) + 2  # per scenario 2 iid and 2 of 3 ood; the 2 held-out rl videos
     assert set(summary["paired"]["grpo_vs_sft"]["scenarios"]) == {"uniform", "parabola", "collision"}
-    assert "## Velocity error v_err" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "## Velocity error v_err" in report and "](models_by_level.png)" in report
+    assert (out / "models_by_level.png").read_bytes()[:4] == b"\x89PNG"
+    # every table cell of r_err and of the tracked fraction carries its interval and count
+    assert summary["models"]["sft"]["uniform"]["iid"]["ci"]["tracked"]["count"] == 2
+    import pyarrow.parquet as pq
+
+    for folder, source in (("floor", "ground_truth"), ("recon", "reconstruction"), ("sft", "sft"), ("grpo", "grpo")):
+        sources = set(pq.read_table(out / "eval" / folder / "per_video.parquet").column("source").to_pylist())
+        assert source in sources and "data" not in sources
     # the policies' own videos beside the ground truth: one sheet per scenario, a GIF per eval_iid / eval_ood condition
     assert {p.name for p in (out / "samples" / "generated").glob("*.png")} == {"uniform.png", "parabola.png", "collision.png"}
     assert len(list((out / "samples" / "generated" / "gifs").glob("*.gif"))) == 6

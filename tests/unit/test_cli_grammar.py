@@ -164,3 +164,12 @@ def test_a_tokenizer_and_a_model_of_different_runs_are_refused(model_with_layout
 def test_a_folder_that_is_not_a_checkpoint_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"tokenizer.json is missing: is .* a DDT tokenizer folder"):
         config_from(parsed("tokenizer", "encode", "--videos", "v", "--tokenizer", str(tmp_path), "--out", "o"))
+
+
+@pytest.mark.parametrize("command", [["eval", "score", "--videos", "v"], ["eval", "model", "--model", "m",
+                                                                          "--tokenizer", "t", "--tokens", "k"]])
+def test_a_source_named_like_a_reference_predictor_is_refused(capsys, command):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*command, "--out", "o", "--source", "static"])
+    assert "--source 'static': name the videos" in capsys.readouterr().err
+    assert build_parser().parse_args([*command, "--out", "o", "--source", "sft"]).source == "sft"

@@ -32,16 +32,16 @@ def test_eval_score_writes_every_output_with_the_expected_numbers(ray_local, dat
     out = tmp_path / "eval"
     assert main(["eval", "score", "--videos", str(dataset), "--out", str(out), *SETTINGS]) == 0
     rows = pq.read_table(out / "per_video.parquet").to_pylist()
-    assert len(rows) == 3 * 18  # data + static + constant_velocity for 18 videos
-    assert {r["source"] for r in rows} == {"data", "static", "constant_velocity"}
-    data = [r for r in rows if r["source"] == "data"]
+    assert len(rows) == 3 * 18  # ground_truth + static + constant_velocity for 18 videos
+    assert {r["source"] for r in rows} == {"ground_truth", "static", "constant_velocity"}
+    data = [r for r in rows if r["source"] == "ground_truth"]
     assert all(r["reason"] == "ok" for r in data)
     assert max(r["v_err"] for r in data) < 0.03  # the tracker floor
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert {(g["source"], g["scenario"], g["split"]) for g in metrics["groups"]} >= {
-        ("data", s, sp) for s in SCENARIOS for sp in ("eval_iid", "eval_ood")}
-    iid = metrics["table1"]["data"]["uniform"]["iid"]
+        ("ground_truth", s, sp) for s in SCENARIOS for sp in ("eval_iid", "eval_ood")}
+    iid = metrics["table1"]["ground_truth"]["uniform"]["iid"]
     assert iid["count"] == 3 and iid["ok"] == 3
     assert iid["v_err"] == pytest.approx(np.mean([r["v_err"] for r in data
                                                   if (r["scenario"], r["split"]) == ("uniform", "eval_iid")]))
@@ -53,7 +53,7 @@ def test_eval_score_writes_every_output_with_the_expected_numbers(ray_local, dat
 
     report = (out / "report.md").read_text()
     assert "| source | uniform | parabola | collision |" in report
-    assert report.count("| data | ") >= 3 and "| static |" in report and "level 3" in report
+    assert report.count("| ground_truth | ") >= 3 and "| static |" in report and "level 3" in report
     for name in ("verr_by_ood_level.png", "trajectories.png", "reward_vs_verr.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "measure:" in (out / "config.resolved.yaml").read_text()
@@ -63,7 +63,7 @@ def test_eval_baselines_round_trip_matches_the_reference_rows(ray_local, dataset
     base, first, second = tmp_path / "base", tmp_path / "ev1", tmp_path / "ev2"
     assert main(["eval", "baselines", "--videos", str(dataset), "--out", str(base), *SETTINGS]) == 0
     assert (base / "static" / "uniform" / "eval_iid" / "part-0.parquet").exists()
-    assert main(["eval", "score", "--videos", str(base / "static"), "--out", str(first), "--no-baselines", *SETTINGS]) == 0
+    assert main(["eval", "score", "--videos", str(base / "static"), "--out", str(first), "--no-baselines", "--source", "static_written", *SETTINGS]) == 0
     assert main(["eval", "score", "--videos", str(dataset), "--out", str(second), *SETTINGS]) == 0
     key = lambda r: (r["scenario"], r["split"], r["index"])  # noqa: E731
     scored = {key(r): r["v_err"] for r in pq.read_table(first / "per_video.parquet").to_pylist()}

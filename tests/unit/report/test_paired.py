@@ -16,7 +16,7 @@ from physar_ray.report.tables import group_metrics
 NAN = float("nan")
 
 
-def video(index, v, split="eval_ood", scenario="uniform", reason="ok", source="data", seed=0, drift=None):
+def video(index, v, split="eval_ood", scenario="uniform", reason="ok", source="sft", seed=0, drift=None):
     return {"source": source, "scenario": scenario, "split": split, "ood_level": 1 if split == "eval_ood" else 0,
             "seed": seed, "index": index, "v_err": v, "v_drift": v / 2 if drift is None else drift, "r_err": 0.02,
             "centre_err_px": 0.1, "phyworld": 0.1, "phyworld_pre": NAN, "phyworld_post": NAN, "r_vel": 1.0,
