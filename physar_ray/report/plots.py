@@ -52,7 +52,7 @@ def verr_by_level(groups: list[dict], order: tuple[str, ...] = ()) -> bytes:
     fig, axes = plt.subplots(1, len(scenarios), figsize=(3.2 + 1.6 * len(scenarios) * len(sources) ** 0.5, 3.6),
                              squeeze=False)
     for ax, scenario in zip(axes[0], scenarios):
-        mine = {(g["source"], SET_ORDER[g["split"]], g["ood_level"]): g for g in groups
+        mine = {(g["source"], SET_ORDER[g["split"]], g["split"], g["ood_level"]): g for g in groups
                 if g["scenario"] == scenario and g["split"] in SET_ORDER}
         cells = sorted({key[1:] for key in mine})
         for i, (source, marker) in enumerate(zip(sources, itertools.cycle(MARKERS))):
@@ -67,9 +67,8 @@ def verr_by_level(groups: list[dict], order: tuple[str, ...] = ()) -> bytes:
                 below.append(est["mean"] - est["low"] if est.get("low") is not None else 0.0)
                 above.append(est["high"] - est["mean"] if est.get("high") is not None else 0.0)
             ax.errorbar(xs, ys, yerr=[below, above], fmt=marker, ms=4, capsize=2, lw=1, label=source)
-        names = [tables.set_name(scenario, split, level) for split, level in
-                 ((next(s for s, o in SET_ORDER.items() if o == order), level) for order, level in cells)]
-        ax.set_xticks(range(len(cells)), names, rotation=45, fontsize=7)
+        ax.set_xticks(range(len(cells)), [tables.set_name(scenario, split, level) for _, split, level in cells],
+                      rotation=45, fontsize=7)
         ax.set_yscale("log", nonpositive="clip")
         ax.set_title(scenario)
         ax.grid(axis="y", alpha=0.3, which="both")
