@@ -55,6 +55,7 @@ def verr_by_level(groups: list[dict], order: tuple[str, ...] = ()) -> bytes:
         mine = {(g["source"], SET_ORDER[g["split"]], g["split"], g["ood_level"]): g for g in groups
                 if g["scenario"] == scenario and g["split"] in SET_ORDER}
         cells = sorted({key[1:] for key in mine})
+        drawn = False
         for i, (source, marker) in enumerate(zip(sources, itertools.cycle(MARKERS))):
             xs, ys, below, above = [], [], [], []
             for x, cell in enumerate(cells):
@@ -66,14 +67,18 @@ def verr_by_level(groups: list[dict], order: tuple[str, ...] = ()) -> bytes:
                 ys.append(est["mean"])
                 below.append(est["mean"] - est["low"] if est.get("low") is not None else 0.0)
                 above.append(est["high"] - est["mean"] if est.get("high") is not None else 0.0)
-            ax.errorbar(xs, ys, yerr=[below, above], fmt=marker, ms=4, capsize=2, lw=1, label=source)
+            if xs:
+                ax.errorbar(xs, ys, yerr=[below, above], fmt=marker, ms=4, capsize=2, lw=1, label=source)
+                drawn = True
         ax.set_xticks(range(len(cells)), [tables.set_name(scenario, split, level) for _, split, level in cells],
                       rotation=45, fontsize=7)
-        ax.set_yscale("log", nonpositive="clip")
+        if drawn:  # a panel whose videos were all untracked stays empty (and linear)
+            ax.set_yscale("log", nonpositive="clip")
         ax.set_title(scenario)
         ax.grid(axis="y", alpha=0.3, which="both")
     axes[0][0].set_ylabel("v_err (units/s): mean, 95 % CI")
-    axes[0][-1].legend(fontsize=7)
+    if axes[0][-1].get_legend_handles_labels()[0]:
+        axes[0][-1].legend(fontsize=7)
     return figure_png(fig, EVAL_DPI)
 
 

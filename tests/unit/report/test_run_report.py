@@ -59,3 +59,9 @@ def test_sets_are_named_by_what_they_draw_out_of_range():
     metrics = group_metrics([row(split="eval_ood", level=3), row(scenario="collision", split="eval_ood", level=4)])
     assert "Levels (what each draws out of range): uniform 3 = r+v; collision 4 = v1+v2." in ood_level_markdown(
         metrics, "v_err")
+
+
+def test_a_panel_with_no_tracked_video_is_drawn_empty():
+    groups = group_metrics([row(source="sft", v=float("nan"), reason="ball_not_found"),
+                            row(source="sft", scenario="collision", v=float("nan"), reason="ball_not_found")])["groups"]
+    assert verr_by_level(groups)[:8] == b"\x89PNG\r\n\x1a\n"
