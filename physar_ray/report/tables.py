@@ -104,7 +104,7 @@ def ci_cell(est: dict | None, digits: int = 4) -> str:
 
 def cell(group: dict, metric: str) -> str:
     """One table cell of a summarise() group: count, mean and interval for CI_METRICS, else the mean."""
-    if (metric in CI_METRICS or metric == TRACKED) and metric in group.get("ci", {}):
+    if metric in group.get("ci", {}):  # CI_METRICS and TRACKED, in metrics written since they were added
         return ci_cell(group["ci"][metric])
     return fmt(group.get(metric))
 
